@@ -1,0 +1,1 @@
+"""Keeps Google Calendar in step with Bpium's Meetings catalog."""

@@ -1,0 +1,137 @@
+"""Google Calendar adapter on google-api-python-client.
+
+httplib2 is not thread-safe, so the service (built once, no network) executes every request
+through an authorized HTTP object of the calling thread's own. Errors leave as ours.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import google.auth.credentials
+import google_auth_httplib2
+import httplib2
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from .domain import PRIVATE_CATALOG_KEY, PRIVATE_RECORD_KEY
+from .errors import Conflict, Gone, NotFound, UpstreamError, UpstreamUnavailable
+from .retry import with_retries
+
+HTTP_TIMEOUT = 20.0
+RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")
+
+
+def _reason(exc: HttpError) -> str:
+    try:
+        errors = json.loads(exc.content.decode("utf-8"))["error"].get("errors") or []
+        return str(errors[0].get("reason", "")) if errors else ""
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return ""
+
+
+@contextmanager
+def _mapped_errors(what: str) -> Iterator[None]:
+    """Applies DESIGN §6's retry rules by choosing which of our errors to raise."""
+    try:
+        yield
+    except HttpError as exc:
+        status, reason = exc.resp.status, _reason(exc)
+        message = f"Calendar {what}: {status} {reason or exc.reason}".strip()
+        if status == 404:
+            raise NotFound(message) from exc
+        if status == 409:
+            raise Conflict(message) from exc
+        if status == 410:
+            raise Gone(message) from exc
+        if status == 429 or status >= 500 or (status == 403 and reason in RATE_LIMIT_REASONS):
+            retry_after = exc.resp.get("retry-after")
+            details = {"retry_after": float(retry_after)} if str(retry_after).isdigit() else {}
+            raise UpstreamUnavailable(message, code="calendar_unavailable", **details) from exc
+        if status == 403 and reason == "quotaExceeded":
+            # Anti-abuse quota: it lasts hours, so retrying now only makes it worse.
+            raise UpstreamUnavailable(message, code="calendar_quota_exceeded") from exc
+        raise UpstreamError(message, code="calendar_refused", reason=reason) from exc
+    except (OSError, httplib2.HttpLib2Error) as exc:  # timeouts, refused connections
+        raise UpstreamUnavailable(f"Calendar {what}: {type(exc).__name__}") from exc
+
+
+class CalendarClient:
+    """The few Calendar operations we need, each retried per DESIGN §6."""
+
+    def __init__(
+        self,
+        credentials: google.auth.credentials.Credentials,
+        endpoint: str,
+        http_factory: Callable[[], httplib2.Http] = lambda: httplib2.Http(timeout=HTTP_TIMEOUT),
+    ) -> None:
+        self._credentials = credentials
+        self._http_factory = http_factory
+        self._local = threading.local()
+        # static_discovery: the discovery document ships with the library; no network here.
+        self._service = build(
+            "calendar",
+            "v3",
+            http=http_factory(),
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": endpoint},
+        )
+
+    def _http(self) -> google_auth_httplib2.AuthorizedHttp:
+        http = getattr(self._local, "http", None)
+        if http is None:
+            http = google_auth_httplib2.AuthorizedHttp(self._credentials, http=self._http_factory())
+            self._local.http = http
+        return http
+
+    def _execute(self, what: str, request: Any) -> Any:
+        def attempt() -> Any:
+            with _mapped_errors(what):
+                return request.execute(http=self._http(), num_retries=0)
+
+        return with_retries(attempt, what=f"calendar.{what}")
+
+    def insert(
+        self, calendar_id: str, body: Mapping[str, Any], *, send_updates: str
+    ) -> dict[str, Any]:
+        events = self._service.events()
+        request = events.insert(calendarId=calendar_id, body=dict(body), sendUpdates=send_updates)
+        result: dict[str, Any] = self._execute("insert", request)
+        return result
+
+    def patch(
+        self, calendar_id: str, event_id: str, body: Mapping[str, Any], *, send_updates: str
+    ) -> dict[str, Any]:
+        request = self._service.events().patch(
+            calendarId=calendar_id, eventId=event_id, body=dict(body), sendUpdates=send_updates
+        )
+        result: dict[str, Any] = self._execute("patch", request)
+        return result
+
+    def cancel(self, calendar_id: str, event_id: str, *, send_updates: str) -> None:
+        """Deletes (cancels) the event; NotFound or Gone when it is not there (any more)."""
+        request = self._service.events().delete(
+            calendarId=calendar_id, eventId=event_id, sendUpdates=send_updates
+        )
+        self._execute("delete", request)
+
+    def find_by_record(
+        self, calendar_id: str, catalog_id: str, record_id: str
+    ) -> list[dict[str, Any]]:
+        """Live events carrying our marks for this record (e.g. a legacy id we patched)."""
+        request = self._service.events().list(
+            calendarId=calendar_id,
+            privateExtendedProperty=[
+                f"{PRIVATE_CATALOG_KEY}={catalog_id}",
+                f"{PRIVATE_RECORD_KEY}={record_id}",
+            ],
+            maxResults=50,
+        )
+        result = self._execute("list", request)
+        items: list[dict[str, Any]] = result.get("items", [])
+        return items

@@ -1,0 +1,121 @@
+"""Composition root: builds each service once per instance, lazily, on first use.
+
+Nothing here runs at import time. A component is built the first time a request needs it,
+and heavy client libraries are imported there too, so an entry point loads only what it
+uses (the Calendar client only where events are written, Secret Manager's only with that
+backend): cold starts stay short.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from . import log
+from .bpium import BpiumClient
+from .errors import ConfigError
+from .secret_store import (
+    BPIUM_CREDENTIALS,
+    LocalFolderSource,
+    SecretManagerSource,
+    SecretSource,
+    SecretStore,
+)
+from .settings import Settings
+from .sync import CatalogSchemaCache, MeetingSync
+
+if TYPE_CHECKING:
+    from .gcalendar import CalendarClient
+
+T = TypeVar("T")
+
+
+def secret_source(settings: Settings) -> SecretSource:
+    if settings.secrets_backend == "local":
+        return LocalFolderSource(settings.secrets_dir)
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud.secretmanager import SecretManagerServiceClient
+
+    endpoint = settings.secret_manager_endpoint
+    client = SecretManagerServiceClient(
+        transport="rest",
+        # A local stand-in, like Google's emulators, takes anonymous calls.
+        credentials=AnonymousCredentials() if endpoint else None,  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": endpoint} if endpoint else None,
+    )
+    assert settings.gcp_project  # checked by Settings
+    return SecretManagerSource(client, settings.gcp_project)
+
+
+class Services:
+    """Everything an entry point needs, each part built once and shared by threads."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._built: dict[str, object] = {}
+        log.configure(settings.log_level, settings.gcp_project)
+
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = build()
+            return self._built[name]  # type: ignore[return-value]
+
+    @property
+    def secrets(self) -> SecretStore:
+        return self._once("secrets", lambda: SecretStore(secret_source(self.settings)))
+
+    def _bpium_login(self) -> tuple[str, str]:
+        data = self.secrets.get_json(BPIUM_CREDENTIALS)
+        login, password = data.get("login"), data.get("password")
+        if not isinstance(login, str) or not isinstance(password, str):
+            raise ConfigError(f"secret {BPIUM_CREDENTIALS} needs login and password")
+        return login, password
+
+    @property
+    def bpium(self) -> BpiumClient:
+        return self._once(
+            "bpium", lambda: BpiumClient(self.settings.bpium_api_url, self._bpium_login)
+        )
+
+    @property
+    def calendar(self) -> CalendarClient:
+        def build() -> CalendarClient:
+            from .gcalendar import CalendarClient
+            from .oauth import StoredTokenCredentials
+
+            credentials = StoredTokenCredentials(self.secrets, self.settings.google_token_uri)
+            return CalendarClient(credentials, self.settings.google_calendar_endpoint)
+
+        return self._once("calendar", build)
+
+    @property
+    def meeting_sync(self) -> MeetingSync:
+        def build() -> MeetingSync:
+            schema = CatalogSchemaCache(self.bpium, self.settings)
+            return MeetingSync(self.settings, self.bpium, self.calendar, schema)
+
+        return self._once("meeting_sync", build)
+
+
+_services: Services | None = None
+_services_lock = threading.Lock()
+
+
+def services() -> Services:
+    """The instance's services; settings errors fail each request until they are fixed."""
+    global _services  # noqa: PLW0603 - one composition root per instance
+    if _services is None:
+        with _services_lock:
+            if _services is None:
+                _services = Services(Settings.from_env())
+    return _services
+
+
+def reset() -> None:
+    """Forgets the built services (tests change the environment between apps)."""
+    global _services  # noqa: PLW0603
+    with _services_lock:
+        _services = None

@@ -1,0 +1,241 @@
+"""Settings from the environment (the only module that reads it), validated all at once."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+REQUIRED_ROLES = ("title", "start", "end", "agenda", "employees", "guests", "event_id")
+OPTIONAL_ROLES = ("location", "reminders", "calendar", "meet", "link")
+# Roles whose fields we write ourselves: a change to only these is our own write-back.
+WRITTEN_ROLES = ("event_id", "link")
+SEND_UPDATES_VALUES = ("all", "externalOnly", "none")
+REMINDER_METHODS = ("popup", "email")
+MAX_REMINDERS = 5
+MAX_REMINDER_MINUTES = 40320
+SECRETS_BACKENDS = ("secret-manager", "local")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+GOOGLE_CALENDAR_ENDPOINT = "https://www.googleapis.com/calendar/v3/"
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+
+
+@dataclass(frozen=True)
+class Reminder:
+    method: str
+    minutes: int
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """Role → Bpium field id of the Meetings catalog."""
+
+    title: str
+    start: str
+    end: str
+    agenda: str
+    employees: str
+    guests: str
+    event_id: str
+    location: str | None = None
+    reminders: str | None = None
+    calendar: str | None = None
+    meet: str | None = None
+    link: str | None = None
+
+    def written(self) -> frozenset[str]:
+        """Field ids that only we write (the write-back)."""
+        return frozenset(f for f in (getattr(self, r) for r in WRITTEN_ROLES) if f)
+
+    def synced(self) -> frozenset[str]:
+        """Field ids whose change must change the event."""
+        roles = (*REQUIRED_ROLES, *OPTIONAL_ROLES)
+        ids = (getattr(self, r) for r in roles if r not in WRITTEN_ROLES)
+        return frozenset(f for f in ids if f)
+
+
+@dataclass(frozen=True)
+class Settings:
+    bpium_url: str
+    meetings_catalog: str
+    fields: FieldMap
+    employees_catalog: str = "$users"
+    employee_email_field: str = "$email"
+    calendar_id: str = "primary"
+    time_zone: str = "Europe/Moscow"
+    default_duration_minutes: int = 60
+    default_reminders: tuple[Reminder, ...] = ()
+    send_updates: str = "all"
+    token_refresh_margin_minutes: int = 40
+    reconcile_lookback_days: int = 1
+    reconcile_lookahead_days: int = 90
+    log_level: str = "INFO"
+    gcp_project: str | None = None
+    secrets_backend: str = "secret-manager"
+    secrets_dir: str = ".secrets"
+    google_calendar_endpoint: str = GOOGLE_CALENDAR_ENDPOINT
+    google_token_uri: str = GOOGLE_TOKEN_URI
+    secret_manager_endpoint: str | None = None
+
+    @property
+    def bpium_api_url(self) -> str:
+        return self.bpium_url + "/api/v1"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Reads every variable; raises one ConfigError that lists every problem."""
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        settings = cls(
+            bpium_url=reader.url("BPIUM_URL", required=True).rstrip("/"),
+            meetings_catalog=reader.text("BPIUM_MEETINGS_CATALOG", required=True),
+            fields=reader.field_map("BPIUM_FIELDS"),
+            employees_catalog=reader.text("BPIUM_EMPLOYEES_CATALOG") or "$users",
+            employee_email_field=reader.text("BPIUM_EMPLOYEE_EMAIL_FIELD") or "$email",
+            calendar_id=reader.text("GOOGLE_CALENDAR_ID") or "primary",
+            time_zone=reader.zone("TIME_ZONE", "Europe/Moscow"),
+            default_duration_minutes=reader.integer("DEFAULT_DURATION_MINUTES", 60, low=1),
+            default_reminders=reader.reminders("DEFAULT_REMINDERS"),
+            send_updates=reader.choice("SEND_UPDATES", SEND_UPDATES_VALUES, "all"),
+            token_refresh_margin_minutes=reader.integer("TOKEN_REFRESH_MARGIN_MINUTES", 40, low=0),
+            reconcile_lookback_days=reader.integer("RECONCILE_LOOKBACK_DAYS", 1, low=0),
+            reconcile_lookahead_days=reader.integer("RECONCILE_LOOKAHEAD_DAYS", 90, low=1),
+            log_level=reader.choice("LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
+            gcp_project=reader.text("GCP_PROJECT") or None,
+            secrets_backend=reader.choice("SECRETS_BACKEND", SECRETS_BACKENDS, "secret-manager"),
+            secrets_dir=reader.text("SECRETS_DIR") or ".secrets",
+            google_calendar_endpoint=reader.url("GOOGLE_CALENDAR_ENDPOINT")
+            or GOOGLE_CALENDAR_ENDPOINT,
+            google_token_uri=reader.url("GOOGLE_TOKEN_URI") or GOOGLE_TOKEN_URI,
+            secret_manager_endpoint=reader.url("SECRET_MANAGER_ENDPOINT") or None,
+        )
+        if settings.secrets_backend == "secret-manager" and not settings.gcp_project:
+            reader.problems.append("GCP_PROJECT: required with SECRETS_BACKEND=secret-manager")
+        if not settings.google_calendar_endpoint.endswith("/calendar/v3/"):
+            reader.problems.append("GOOGLE_CALENDAR_ENDPOINT: must end with /calendar/v3/")
+        if reader.problems:
+            raise ConfigError(
+                "invalid configuration: " + "; ".join(reader.problems),
+                problems=reader.problems,
+            )
+        return settings
+
+
+class _Reader:
+    """Collects problems instead of stopping at the first one."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str, *, required: bool = False) -> str:
+        value = self.env.get(name, "").strip()
+        if required and not value:
+            self.problems.append(f"{name}: required")
+        return value
+
+    def url(self, name: str, *, required: bool = False) -> str:
+        value = self.text(name, required=required)
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                self.problems.append(f"{name}: not an http(s) URL")
+        return value
+
+    def integer(self, name: str, default: int, *, low: int) -> int:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name}: not an integer")
+            return default
+        if value < low:
+            self.problems.append(f"{name}: must be at least {low}")
+        return value
+
+    def choice(
+        self, name: str, allowed: tuple[str, ...], default: str, *, upper: bool = False
+    ) -> str:
+        raw = self.text(name)
+        value = raw.upper() if upper else raw
+        if not value:
+            return default
+        if value not in allowed:
+            self.problems.append(f"{name}: must be one of {', '.join(allowed)}")
+            return default
+        return value
+
+    def zone(self, name: str, default: str) -> str:
+        value = self.text(name) or default
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.problems.append(f"{name}: unknown IANA time zone {value!r}")
+            return default
+        return value
+
+    def reminders(self, name: str) -> tuple[Reminder, ...]:
+        raw = self.text(name)
+        if not raw:
+            return ()
+        try:
+            return parse_reminders(raw)
+        except ValueError as exc:
+            self.problems.append(f"{name}: {exc}")
+            return ()
+
+    def field_map(self, name: str) -> FieldMap:
+        raw = self.text(name, required=True)
+        empty = FieldMap(*("" for _ in REQUIRED_ROLES))
+        if not raw:
+            return empty
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            self.problems.append(f"{name}: not valid JSON")
+            return empty
+        if not isinstance(data, dict):
+            self.problems.append(f"{name}: must be a JSON object of role to field id")
+            return empty
+        unknown = sorted(set(data) - set(REQUIRED_ROLES) - set(OPTIONAL_ROLES))
+        if unknown:
+            self.problems.append(f"{name}: unknown roles {', '.join(unknown)}")
+        missing = [r for r in REQUIRED_ROLES if r not in data]
+        if missing:
+            self.problems.append(f"{name}: missing roles {', '.join(missing)}")
+        ids: dict[str, str] = {}
+        for role in (*REQUIRED_ROLES, *OPTIONAL_ROLES):
+            value = data.get(role)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+                self.problems.append(f"{name}: field id of {role} must be a string or number")
+                continue
+            ids[role] = str(value)
+        if missing or len(ids) < len(data) - len(unknown):
+            return empty
+        return FieldMap(**ids)
+
+
+def parse_reminders(raw: str) -> tuple[Reminder, ...]:
+    """`popup:10,email:1440` → reminders; raises ValueError naming what is wrong."""
+    reminders = []
+    for item in raw.split(","):
+        method, sep, minutes = item.strip().partition(":")
+        if not sep or method not in REMINDER_METHODS or not minutes.strip().isdigit():
+            raise ValueError(f"{item.strip()!r} is not method:minutes (method popup or email)")
+        value = int(minutes)
+        if value > MAX_REMINDER_MINUTES:
+            raise ValueError(f"{value} minutes is outside 0..{MAX_REMINDER_MINUTES}")
+        reminders.append(Reminder(method, value))
+    if len(reminders) > MAX_REMINDERS:
+        raise ValueError(f"at most {MAX_REMINDERS} reminders")
+    return tuple(reminders)

@@ -1,0 +1,240 @@
+"""Use cases: make the calendar follow a meeting's webhook (upsert or cancel)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import log
+from .domain import (
+    CatalogSchema,
+    EmployeeRef,
+    MappingOptions,
+    Webhook,
+    attendees,
+    event_body,
+    event_id_for,
+    is_event_id,
+    meeting_from_values,
+    parse_catalog,
+    update_is_noop,
+)
+from .errors import ConfigError, Conflict, Gone, NotFound
+from .settings import Settings
+
+
+class BpiumPort(Protocol):
+    def get_catalog(self, catalog_id: str) -> dict[str, Any]: ...
+
+    def patch_record(self, catalog_id: str, record_id: str, values: dict[str, Any]) -> None: ...
+
+    def employee_emails(self, refs: Sequence[EmployeeRef], email_field: str) -> list[str]: ...
+
+
+class CalendarPort(Protocol):
+    def insert(
+        self, calendar_id: str, body: Mapping[str, Any], *, send_updates: str
+    ) -> dict[str, Any]: ...
+
+    def patch(
+        self, calendar_id: str, event_id: str, body: Mapping[str, Any], *, send_updates: str
+    ) -> dict[str, Any]: ...
+
+    def cancel(self, calendar_id: str, event_id: str, *, send_updates: str) -> None: ...
+
+    def find_by_record(
+        self, calendar_id: str, catalog_id: str, record_id: str
+    ) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    status: str  # created, updated, cancelled, ignored
+    event_id: str | None = None
+    calendar_id: str | None = None
+    reason: str | None = None
+    dropped_attendees: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {"status": self.status}
+        if self.event_id:
+            answer["eventId"] = self.event_id
+        if self.calendar_id:
+            answer["calendarId"] = self.calendar_id
+        if self.reason:
+            answer["reason"] = self.reason
+        if self.dropped_attendees:
+            answer["droppedAttendees"] = list(self.dropped_attendees)
+        return answer
+
+
+class CatalogSchemaCache:
+    """The Meetings catalog's field config, read once per instance (one Bpium call)."""
+
+    def __init__(self, bpium: BpiumPort, settings: Settings) -> None:
+        self._bpium = bpium
+        self._settings = settings
+        self._schema: CatalogSchema | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> CatalogSchema:
+        with self._lock:
+            if self._schema is None:
+                catalog_id = self._settings.meetings_catalog
+                schema = parse_catalog(self._bpium.get_catalog(catalog_id))
+                fields = self._settings.fields
+                configured = {r: getattr(fields, r) for r in fields.__dataclass_fields__}
+                missing = sorted(
+                    f"{r}={f}" for r, f in configured.items() if f and f not in schema.fields
+                )
+                if missing:
+                    raise ConfigError(
+                        f"BPIUM_FIELDS names fields catalog {catalog_id} does not have: "
+                        + ", ".join(missing),
+                        problems=missing,
+                    )
+                self._schema = schema
+            return self._schema
+
+
+class MeetingSync:
+    """Upserts or cancels the event of one meeting record."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bpium: BpiumPort,
+        calendar: CalendarPort,
+        schema: CatalogSchemaCache,
+    ) -> None:
+        self.settings = settings
+        self.bpium = bpium
+        self.calendar = calendar
+        self.schema = schema
+        self.options = MappingOptions(
+            fields=settings.fields,
+            time_zone=settings.time_zone,
+            default_duration_minutes=settings.default_duration_minutes,
+            default_reminders=settings.default_reminders,
+            employees_catalog=settings.employees_catalog,
+        )
+
+    def handle(self, webhook: Webhook, expected_event: str) -> SyncResult:
+        """What an entry point does with a verified, parsed webhook."""
+        if webhook.catalog_id != self.settings.meetings_catalog:
+            log.warning("webhook_ignored", reason="other_catalog", **webhook.log_fields())
+            return SyncResult("ignored", reason="other_catalog")
+        if webhook.event != expected_event:
+            log.warning("webhook_ignored", reason="unexpected_event", **webhook.log_fields())
+            return SyncResult("ignored", reason="unexpected_event")
+        if webhook.event == "record.deleted":
+            return self.cancel(webhook)
+        if webhook.event == "record.updated":
+            reason = update_is_noop(webhook, self.settings.fields)
+            if reason:
+                log.info("webhook_ignored", reason=reason, **webhook.log_fields())
+                return SyncResult("ignored", reason=reason)
+        return self.upsert(webhook.catalog_id, webhook.record_id, webhook.full_values())
+
+    def upsert(self, catalog_id: str, record_id: str, values: Mapping[str, Any]) -> SyncResult:
+        """Makes the record's event match its values and writes the event id back."""
+        meeting = meeting_from_values(
+            catalog_id, record_id, values, self.schema.get(), self.options
+        )
+        employee_emails = (
+            self.bpium.employee_emails(meeting.employees, self.settings.employee_email_field)
+            if meeting.employees
+            else []
+        )
+        people = attendees([*employee_emails, *meeting.guests])
+        if people.dropped:
+            log.warning(
+                "attendees_dropped",
+                catalog_id=catalog_id,
+                record_id=record_id,
+                dropped=list(people.dropped),
+            )
+        body = event_body(meeting, people.emails, self.settings.time_zone)
+        calendar_id = self.settings.calendar_id
+        derived = event_id_for(catalog_id, record_id)
+        stored = meeting.stored_event_id
+        if stored and not is_event_id(stored):
+            log.warning(
+                "stored_event_id_invalid",
+                catalog_id=catalog_id,
+                record_id=record_id,
+                stored=stored[:100],
+            )
+            stored = None
+        action, event_id = self._write(calendar_id, stored, derived, body)
+        if meeting.stored_event_id != event_id:
+            self._write_back(catalog_id, record_id, event_id)
+        log.info(
+            "event_upserted",
+            action=action,
+            event_id=event_id,
+            calendar_id=calendar_id,
+            catalog_id=catalog_id,
+            record_id=record_id,
+            attendees=len(people.emails),
+        )
+        return SyncResult(action, event_id, calendar_id, dropped_attendees=people.dropped)
+
+    def _write(
+        self, calendar_id: str, stored: str | None, derived: str, body: Mapping[str, Any]
+    ) -> tuple[str, str]:
+        send = self.settings.send_updates
+        if stored:
+            # The record already names its event (ours, or one the old BPMN scenario made).
+            try:
+                self.calendar.patch(calendar_id, stored, body, send_updates=send)
+                return "updated", stored
+            except (NotFound, Gone):
+                log.warning("stored_event_missing", event_id=stored, calendar_id=calendar_id)
+        try:
+            self.calendar.insert(calendar_id, {**body, "id": derived}, send_updates=send)
+            return "created", derived
+        except Conflict:
+            # It exists (a retry, a duplicate webhook, or a cancelled event): patch revives it.
+            self.calendar.patch(calendar_id, derived, body, send_updates=send)
+            return "updated", derived
+
+    def _write_back(self, catalog_id: str, record_id: str, event_id: str) -> None:
+        try:
+            self.bpium.patch_record(
+                catalog_id, record_id, {self.settings.fields.event_id: event_id}
+            )
+        except NotFound:
+            log.warning("write_back_record_gone", catalog_id=catalog_id, record_id=record_id)
+
+    def cancel(self, webhook: Webhook) -> SyncResult:
+        """Cancels the record's event: ours by id, or one found by our marks (legacy id)."""
+        calendar_id = self.settings.calendar_id
+        send = self.settings.send_updates
+        derived = event_id_for(webhook.catalog_id, webhook.record_id)
+        try:
+            self.calendar.cancel(calendar_id, derived, send_updates=send)
+            cancelled = [derived]
+        except Gone:
+            cancelled = [derived]  # already cancelled: a duplicate delivery
+        except NotFound:
+            found = self.calendar.find_by_record(calendar_id, webhook.catalog_id, webhook.record_id)
+            cancelled = []
+            for event in found:
+                with suppress(NotFound, Gone):  # gone meanwhile: nothing left to cancel
+                    self.calendar.cancel(calendar_id, event["id"], send_updates=send)
+                cancelled.append(event["id"])
+        if not cancelled:
+            log.info("webhook_ignored", reason="no_event", **webhook.log_fields())
+            return SyncResult("ignored", calendar_id=calendar_id, reason="no_event")
+        log.info(
+            "event_cancelled",
+            event_ids=cancelled,
+            calendar_id=calendar_id,
+            catalog_id=webhook.catalog_id,
+            record_id=webhook.record_id,
+        )
+        return SyncResult("cancelled", cancelled[0], calendar_id)

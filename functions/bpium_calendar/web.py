@@ -1,0 +1,126 @@
+"""The HTTP edge: body limits, signatures, request context, and errors → JSON answers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import flask
+
+from . import log
+from .domain import parse_webhook
+from .errors import AppError, BadRequest, PayloadTooLarge, Unauthorized
+from .retry import deadline_in
+from .secret_store import BPIUM_WEBHOOK_SECRET
+
+if TYPE_CHECKING:
+    from .services import Services
+
+MAX_BODY_BYTES = 1024 * 1024
+SIGNATURE_HEADER = "X-Hook-Signature"
+# Cloud Functions' default timeout is 60 s: retries stop in time to answer by then.
+DEADLINE_SECONDS = 50.0
+_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+Handler = Callable[[], tuple[int, dict[str, Any]]]
+
+
+def json_response(status: int, body: dict[str, Any]) -> flask.Response:
+    # Bpium deletes a webhook that answers 410, so no path may ever answer it.
+    response = flask.jsonify(body)
+    response.status_code = 502 if status == 410 else status
+    return response
+
+
+def _trace(request: flask.Request) -> dict[str, str]:
+    cloud = _CLOUD_TRACE.match(request.headers.get("X-Cloud-Trace-Context", ""))
+    if cloud:
+        return {"trace_id": cloud.group(1), "span_id": cloud.group(2) or ""}
+    parent = _TRACEPARENT.match(request.headers.get("traceparent", ""))
+    if parent:
+        return {"trace_id": parent.group(1), "span_id": parent.group(2)}
+    return {}
+
+
+def endpoint(name: str, request: flask.Request, handler: Handler) -> flask.Response:
+    """Runs `handler` with request context and a deadline; maps every error to JSON."""
+    log.configure()
+    context = {
+        "function": name,
+        "execution_id": request.headers.get("Function-Execution-Id", ""),
+        **_trace(request),
+    }
+    with log.request_context(**context), deadline_in(DEADLINE_SECONDS):
+        try:
+            status, body = handler()
+        except AppError as exc:
+            fields: dict[str, Any] = {
+                "status": exc.status,
+                "error_code": exc.code,
+                "error": exc.message,
+                "retryable": exc.retryable,
+                **exc.context,
+            }
+            if exc.status >= 500:
+                log.error(f"{name}_failed", **fields)
+            else:
+                log.warning(f"{name}_rejected", **fields)
+            return json_response(exc.status, exc.to_json())
+        except Exception:
+            log.error(f"{name}_failed", error_code="internal", exc_info=True)
+            return json_response(
+                500, {"error": {"code": "internal", "message": "internal error; see the logs"}}
+            )
+    return json_response(status, body)
+
+
+def read_body(request: flask.Request) -> bytes:
+    """The raw body, refused unread when it is larger than MAX_BODY_BYTES."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
+    body = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
+    return body
+
+
+def verify_signature(body: bytes, signature: str | None, secret: str) -> None:
+    """Bpium signs the raw body: base64 of HMAC-MD5 keyed with the hook's secret string."""
+    if not signature:
+        raise Unauthorized(f"missing {SIGNATURE_HEADER}", code="signature_missing")
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.md5).digest()
+    try:
+        given = base64.b64decode(signature.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Unauthorized("malformed signature", code="signature_invalid") from exc
+    if not hmac.compare_digest(expected, given):
+        raise Unauthorized("signature does not match the body", code="signature_invalid")
+
+
+def meeting_webhook(
+    name: str, request: flask.Request, event: str, services: Callable[[], Services]
+) -> flask.Response:
+    """A Bpium webhook: verify, parse, then let the meeting sync handle it."""
+
+    def handle() -> tuple[int, dict[str, Any]]:
+        if request.method != "POST":
+            raise BadRequest("webhooks are POSTed", code="method_not_allowed")
+        body = read_body(request)
+        ready = services()
+        secret = ready.secrets.get(BPIUM_WEBHOOK_SECRET)
+        verify_signature(body, request.headers.get(SIGNATURE_HEADER), secret)
+        webhook = parse_webhook(body)
+        try:
+            result = ready.meeting_sync.handle(webhook, event)
+        except AppError as exc:
+            exc.context.update(webhook.log_fields())
+            raise
+        return 200, result.to_json()
+
+    return endpoint(name, request, handle)

@@ -1,0 +1,25 @@
+"""Cloud Functions entry points: each a plain function that hands its request to one use case."""
+
+import flask
+import functions_framework
+
+from bpium_calendar import web
+from bpium_calendar.services import services
+
+
+@functions_framework.http
+def on_meeting_created(request: flask.Request) -> flask.Response:
+    """Bpium webhook `record.created`: create the event, write its id back."""
+    return web.meeting_webhook("on_meeting_created", request, "record.created", services)
+
+
+@functions_framework.http
+def on_meeting_updated(request: flask.Request) -> flask.Response:
+    """Bpium webhook `record.updated`: follow the change; ignore our own write-back."""
+    return web.meeting_webhook("on_meeting_updated", request, "record.updated", services)
+
+
+@functions_framework.http
+def on_meeting_deleted(request: flask.Request) -> flask.Response:
+    """Bpium webhook `record.deleted`: cancel the event."""
+    return web.meeting_webhook("on_meeting_deleted", request, "record.deleted", services)

@@ -1,0 +1,1 @@
+"""Local stand-ins for Bpium, Google Calendar (with OAuth) and Secret Manager. Never deployed."""

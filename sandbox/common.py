@@ -1,0 +1,184 @@
+"""What every stand-in shares: a threaded server, a call log and fault injection.
+
+Each stand-in is a Flask app; `install_sandbox_routes` adds the `/_sandbox/...` admin
+routes every stand-in answers:
+
+- `GET  /_sandbox/calls`        -> {"calls": [{"method", "path", "query", "status"}]}
+- `POST /_sandbox/calls/reset`  -> forget the calls so far
+- `POST /_sandbox/faults`       body {"path": regex, "method": "GET"|null, "status": int|null,
+                                 "count": int (default 1), "delay": seconds (default 0),
+                                 "body": json|null, "headers": {..}|null}
+  The next `count` matching requests wait `delay` seconds and then, when `status` is set,
+  answer it (with `body`, default a Google-style error) instead of being handled.
+- `DELETE /_sandbox/faults`     -> clear faults
+
+Admin routes are neither logged nor subject to faults.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.serving import BaseWSGIServer, make_server
+
+ADMIN_PREFIX = "/_sandbox/"
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: str
+    status: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "query": self.query, "status": self.status}
+
+
+@dataclass
+class Fault:
+    path: re.Pattern[str]
+    method: str | None
+    status: int | None
+    count: int
+    delay: float
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Recorder:
+    """Call log and fault queue of one stand-in; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: list[Call] = []
+        self.faults: list[Fault] = []
+
+    def record(self, call: Call) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def snapshot(self) -> list[Call]:
+        with self._lock:
+            return list(self.calls)
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self.faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.method not in (None, method) or not fault.path.search(path):
+                    continue
+                fault.count -= 1
+                if fault.count <= 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    def count(self, method: str | None = None, path_regex: str = "") -> int:
+        """Number of logged calls matching `method` (any if None) and `path_regex`."""
+        pattern = re.compile(path_regex)
+        return sum(
+            1
+            for c in self.snapshot()
+            if (method is None or c.method == method) and pattern.search(c.path)
+        )
+
+
+def default_fault_body(status: int) -> dict[str, Any]:
+    return {"error": {"code": status, "message": f"Injected fault {status}", "errors": [
+        {"domain": "global", "reason": "backendError", "message": f"Injected fault {status}"}]}}
+
+
+def install_sandbox_routes(app: Flask, recorder: Recorder) -> None:
+    """Adds call logging, fault injection and the common admin routes to `app`."""
+
+    @app.before_request
+    def _inject_fault() -> Response | None:
+        if request.path.startswith(ADMIN_PREFIX):
+            return None
+        request.environ["sandbox.call"] = call = Call(
+            request.method, request.path, request.query_string.decode("latin-1"))
+        recorder.record(call)
+        fault = recorder.take_fault(request.method, request.path)
+        if fault is None:
+            return None
+        if fault.delay:
+            time.sleep(fault.delay)
+        if not fault.status:
+            return None
+        body = fault.body if fault.body is not None else default_fault_body(fault.status)
+        response = jsonify(body)
+        response.status_code = fault.status
+        for name, value in fault.headers.items():
+            response.headers[name] = value
+        return response
+
+    @app.after_request
+    def _log_status(response: Response) -> Response:
+        call = request.environ.get("sandbox.call")
+        if isinstance(call, Call):
+            call.status = response.status_code
+        return response
+
+    @app.get(ADMIN_PREFIX + "calls")
+    def _calls() -> Response:
+        return jsonify({"calls": [c.as_dict() for c in recorder.snapshot()]})
+
+    @app.post(ADMIN_PREFIX + "calls/reset")
+    def _reset_calls() -> Response:
+        recorder.reset_calls()
+        return jsonify({})
+
+    @app.post(ADMIN_PREFIX + "faults")
+    def _add_fault() -> Response:
+        spec = request.get_json(force=True)
+        recorder.add_fault(Fault(
+            path=re.compile(spec.get("path", "")),
+            method=spec.get("method"),
+            status=spec.get("status"),
+            count=int(spec.get("count", 1)),
+            delay=float(spec.get("delay", 0)),
+            body=spec.get("body"),
+            headers=dict(spec.get("headers") or {}),
+        ))
+        return jsonify({})
+
+    @app.delete(ADMIN_PREFIX + "faults")
+    def _clear_faults() -> Response:
+        recorder.clear_faults()
+        return jsonify({})
+
+
+class ServerThread:
+    """Serves a WSGI app on 127.0.0.1 in a daemon thread (threaded, like the real services)."""
+
+    def __init__(self, app: Any, port: int = 0, host: str = "127.0.0.1") -> None:
+        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> "ServerThread":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
