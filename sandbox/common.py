@@ -37,7 +37,12 @@ class Call:
     status: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "query": self.query, "status": self.status}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "status": self.status,
+        }
 
 
 @dataclass
@@ -101,8 +106,19 @@ class Recorder:
 
 
 def default_fault_body(status: int) -> dict[str, Any]:
-    return {"error": {"code": status, "message": f"Injected fault {status}", "errors": [
-        {"domain": "global", "reason": "backendError", "message": f"Injected fault {status}"}]}}
+    return {
+        "error": {
+            "code": status,
+            "message": f"Injected fault {status}",
+            "errors": [
+                {
+                    "domain": "global",
+                    "reason": "backendError",
+                    "message": f"Injected fault {status}",
+                }
+            ],
+        }
+    }
 
 
 def install_sandbox_routes(app: Flask, recorder: Recorder) -> None:
@@ -113,7 +129,8 @@ def install_sandbox_routes(app: Flask, recorder: Recorder) -> None:
         if request.path.startswith(ADMIN_PREFIX):
             return None
         request.environ["sandbox.call"] = call = Call(
-            request.method, request.path, request.query_string.decode("latin-1"))
+            request.method, request.path, request.query_string.decode("latin-1")
+        )
         recorder.record(call)
         fault = recorder.take_fault(request.method, request.path)
         if fault is None:
@@ -148,15 +165,17 @@ def install_sandbox_routes(app: Flask, recorder: Recorder) -> None:
     @app.post(ADMIN_PREFIX + "faults")
     def _add_fault() -> Response:
         spec = request.get_json(force=True)
-        recorder.add_fault(Fault(
-            path=re.compile(spec.get("path", "")),
-            method=spec.get("method"),
-            status=spec.get("status"),
-            count=int(spec.get("count", 1)),
-            delay=float(spec.get("delay", 0)),
-            body=spec.get("body"),
-            headers=dict(spec.get("headers") or {}),
-        ))
+        recorder.add_fault(
+            Fault(
+                path=re.compile(spec.get("path", "")),
+                method=spec.get("method"),
+                status=spec.get("status"),
+                count=int(spec.get("count", 1)),
+                delay=float(spec.get("delay", 0)),
+                body=spec.get("body"),
+                headers=dict(spec.get("headers") or {}),
+            )
+        )
         return jsonify({})
 
     @app.delete(ADMIN_PREFIX + "faults")
@@ -174,7 +193,7 @@ class ServerThread:
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         self._thread.start()
         return self
 
