@@ -26,6 +26,13 @@ HTTP_TIMEOUT = 20.0
 RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")
 
 
+class QuotaExceeded(UpstreamUnavailable):
+    """Calendar's 403 quotaExceeded: unavailable for hours, so never retried now."""
+
+    code = "calendar_quota_exceeded"
+    retryable = False
+
+
 def _reason(exc: HttpError) -> str:
     try:
         errors = json.loads(exc.content.decode("utf-8"))["error"].get("errors") or []
@@ -54,7 +61,7 @@ def _mapped_errors(what: str) -> Iterator[None]:
             raise UpstreamUnavailable(message, code="calendar_unavailable", **details) from exc
         if status == 403 and reason == "quotaExceeded":
             # Anti-abuse quota: it lasts hours, so retrying now only makes it worse.
-            raise UpstreamUnavailable(message, code="calendar_quota_exceeded") from exc
+            raise QuotaExceeded(message) from exc
         raise UpstreamError(message, code="calendar_refused", reason=reason) from exc
     except (OSError, httplib2.HttpLib2Error) as exc:  # timeouts, refused connections
         raise UpstreamUnavailable(f"Calendar {what}: {type(exc).__name__}") from exc

@@ -88,13 +88,25 @@ class CloudLoggingFormatter(logging.Formatter):
         return _mask_secrets(json.dumps(entry, ensure_ascii=False, default=str))
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at the time (test runners swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure(level: str | None = None, project: str | None = None) -> None:
     """Installs the JSON handler on our logger once per process; later calls set the level."""
     global _configured, _project  # noqa: PLW0603 - one handler per process
     logger = logging.getLogger(LOGGER_NAME)
     with _configure_lock:
         if not _configured:
-            handler = logging.StreamHandler(sys.stdout)
+            handler = _StdoutHandler()
             handler.setFormatter(CloudLoggingFormatter())
             logger.addHandler(handler)
             logger.propagate = False

@@ -55,7 +55,7 @@ def with_retries(
     policy: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-    rand: Callable[[], float] = random.random,
+    rand: Callable[[], float] | None = None,
 ) -> T:
     """Calls `attempt` until it succeeds, fails for good, or the deadline comes."""
     number = 0
@@ -66,7 +66,8 @@ def with_retries(
         except AppError as exc:
             if not exc.retryable or number >= policy.max_attempts:
                 raise
-            backoff = rand() * min(policy.max_delay, policy.base_delay * 2 ** (number - 1))
+            jitter = rand() if rand else random.random()  # noqa: S311 - jitter, not crypto
+            backoff = jitter * min(policy.max_delay, policy.base_delay * 2 ** (number - 1))
             retry_after = exc.details.get("retry_after")
             wait = max(backoff, float(retry_after)) if retry_after else backoff
             if wait >= remaining(clock) - 1.0:

@@ -1,0 +1,80 @@
+"""`make run`: the stand-ins, and every function at http://127.0.0.1:8080/<entry_point>.
+
+Each function is served by functions-framework (`create_app`) from `functions/main.py`,
+behind one threaded server; the Bpium stand-in's webhooks point at them, signed with the
+secret string stored in the Secret Manager stand-in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import functions_framework
+from flask import Flask, jsonify
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import make_server
+
+from sandbox.stack import API_KEY, ENTRY_POINTS, PORTS, Stack, start_stack
+
+MAIN = str(Path(__file__).resolve().parent.parent / "functions" / "main.py")
+
+
+def functions_app() -> DispatcherMiddleware:
+    """One WSGI app routing /<entry_point> to that function's functions-framework app."""
+    index = Flask("index")
+
+    @index.route("/", defaults={"path": ""})
+    @index.route("/<path:path>")
+    def _index(path: str) -> tuple[object, int]:
+        return jsonify({"functions": [f"/{name}" for name in ENTRY_POINTS]}), 404
+
+    mounts = {
+        f"/{name}": functions_framework.create_app(target=name, source=MAIN)
+        for name in ENTRY_POINTS
+    }
+    return DispatcherMiddleware(index, mounts)
+
+
+def banner(stack: Stack, base: str) -> str:
+    lines = [
+        "",
+        "Bpium ↔ Google Calendar, running locally against the stand-ins:",
+        *(f"  {name:<22} {base}/{name}" for name in ENTRY_POINTS),
+        "",
+        f"  Bpium stand-in         {stack.bpium_url}/api/v1  (login api@acme.example)",
+        f"  Google stand-in        {stack.google_url}/calendar/v3/  (events: "
+        f"{stack.google_url}/_sandbox/calendars/primary/events)",
+        f"  Secret Manager         {stack.secrets_url}/v1/projects/local-project/secrets",
+        f"  API key for scenarios  {API_KEY}",
+        "",
+        "Try it: in another terminal run `make demo` — it creates, changes and deletes a",
+        "meeting in the Bpium stand-in and shows the calendar event after each step.",
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=PORTS["functions"])
+    args = parser.parse_args()
+    stack = start_stack(PORTS["google"], PORTS["bpium"], PORTS["secrets"])
+    os.environ.update(stack.env)
+    base = f"http://127.0.0.1:{args.port}"
+    stack.subscribe({name: f"{base}/{name}" for name in ENTRY_POINTS})
+    server = make_server("127.0.0.1", args.port, functions_app(), threaded=True)
+    print(banner(stack, base), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The whole local stand-in stack, seeded and wired: used by `make run`, the demo and tests.
+
+`start_stack()` serves Bpium, Google (Calendar + OAuth) and Secret Manager on 127.0.0.1,
+stores every secret the functions read in the Secret Manager stand-in, and returns the
+environment that points the functions at them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sandbox import bpium, google_calendar, secret_manager
+from sandbox.common import ServerThread
+
+PROJECT = "local-project"
+WEBHOOK_SECRET = "local-webhook-secret-string"
+API_KEY = "local-api-key-0123456789"
+CLIENT_ID = "local-client.apps.googleusercontent.com"
+CLIENT_SECRET = "local-client-secret"
+REFRESH_TOKEN = "local-refresh-token"
+SCOPES = ["https://www.googleapis.com/auth/calendar"]
+# `make run` and `make demo` use these fixed ports.
+PORTS = {"functions": 8080, "bpium": 8081, "google": 8082, "secrets": 8083}
+WEBHOOKS = {
+    "on_meeting_created": "record.created",
+    "on_meeting_updated": "record.updated",
+    "on_meeting_deleted": "record.deleted",
+}
+
+# Every entry point of functions/main.py.
+ENTRY_POINTS = tuple(WEBHOOKS)
+
+
+@dataclass
+class Stack:
+    google: google_calendar.GoogleStandIn
+    bpium: bpium.BpiumStandIn
+    secrets: secret_manager.SecretManagerStandIn
+    servers: list[ServerThread]
+    seed: dict[str, Any]
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def google_url(self) -> str:
+        return self.servers[0].url
+
+    @property
+    def bpium_url(self) -> str:
+        return self.servers[1].url
+
+    @property
+    def secrets_url(self) -> str:
+        return self.servers[2].url
+
+    @property
+    def meetings(self) -> str:
+        return str(self.seed["meetings"])
+
+    def put_secret(self, name: str, value: str) -> None:
+        self.secrets.add_version(PROJECT, name, value.encode())
+
+    def store_token(self, lifetime: int = 3600) -> None:
+        """A fresh access token in `google-oauth-token`, as the authorize command leaves it."""
+        token, expiry = self.google.issue_access_token(CLIENT_ID, SCOPES, lifetime)
+        self.put_secret(
+            "google-oauth-token",
+            json.dumps(
+                {
+                    "refresh_token": REFRESH_TOKEN,
+                    "access_token": token,
+                    "expiry": datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "scopes": SCOPES,
+                }
+            ),
+        )
+
+    def subscribe(self, url_of: dict[str, str]) -> None:
+        """Bpium webhooks of the Meetings catalog to each function's URL."""
+        for name, event in WEBHOOKS.items():
+            self.bpium.add_hook(url_of[name], event, self.meetings, WEBHOOK_SECRET)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+def start_stack(
+    google_port: int = 0, bpium_port: int = 0, secrets_port: int = 0, **bpium_options: Any
+) -> Stack:
+    google, google_server = google_calendar.serve(google_port)
+    bpium_standin, bpium_server = bpium.serve(bpium_port, **bpium_options)
+    secrets, secrets_server = secret_manager.serve(secrets_port)
+    stack = Stack(
+        google,
+        bpium_standin,
+        secrets,
+        [google_server, bpium_server, secrets_server],
+        bpium.seed(bpium_standin),
+    )
+    google.add_client(CLIENT_ID, CLIENT_SECRET)
+    google.add_refresh_token(REFRESH_TOKEN, CLIENT_ID, SCOPES)
+    stack.put_secret(
+        "bpium-credentials",
+        json.dumps({"login": bpium.DEMO_LOGIN, "password": bpium.DEMO_PASSWORD}),
+    )
+    stack.put_secret("bpium-webhook-secret", WEBHOOK_SECRET)
+    stack.put_secret("api-key", API_KEY)
+    stack.put_secret(
+        "google-oauth-client",
+        json.dumps({"installed": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}}),
+    )
+    stack.store_token()
+    stack.env = {
+        "BPIUM_URL": stack.bpium_url,
+        "BPIUM_MEETINGS_CATALOG": stack.meetings,
+        "BPIUM_FIELDS": json.dumps(stack.seed["fields"]),
+        "GCP_PROJECT": PROJECT,
+        "SECRETS_BACKEND": "secret-manager",
+        "SECRET_MANAGER_ENDPOINT": stack.secrets_url,
+        "GOOGLE_CALENDAR_ENDPOINT": f"{stack.google_url}/calendar/v3/",
+        "GOOGLE_TOKEN_URI": f"{stack.google_url}/token",
+        "TIME_ZONE": "Europe/Moscow",
+        "LOG_LEVEL": "INFO",
+    }
+    return stack

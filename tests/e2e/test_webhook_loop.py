@@ -1,0 +1,246 @@
+"""End to end: functions-framework processes (gunicorn, threads), the Bpium stand-in firing
+real signed webhooks at them, including our own write-back coming back as record.updated."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from bpium_calendar.domain import event_id_for
+from sandbox.bpium import DEMO_LOGIN, DEMO_PASSWORD
+from sandbox.stack import WEBHOOKS, Stack, start_stack
+from tests.conftest import MAIN, sign
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"functions-framework exited with {process.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[tuple[Stack, dict[str, str]]]:
+    stack = start_stack()
+    processes: list[subprocess.Popen[bytes]] = []
+    urls: dict[str, str] = {}
+    try:
+        for name in WEBHOOKS:
+            port = free_port()
+            env = {**os.environ, **stack.env, "THREADS": "4"}
+            processes.append(
+                subprocess.Popen(
+                    [
+                        str(BIN / "functions-framework"),
+                        "--target",
+                        name,
+                        "--source",
+                        MAIN,
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            urls[name] = f"http://127.0.0.1:{port}"
+            wait_listening(port, processes[-1])
+        stack.subscribe(urls)
+        yield stack, urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)
+        stack.stop()
+
+
+def api(stack: Stack, method: str, path: str, **kwargs: object) -> object:
+    response = requests.request(
+        method,
+        f"{stack.bpium_url}/api/v1{path}",
+        auth=(DEMO_LOGIN, DEMO_PASSWORD),
+        timeout=10,
+        **kwargs,
+    )
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def values(**extra: object) -> dict[str, object]:
+    return {
+        "2": "Созвон",
+        "3": "2026-12-03T09:00:00.000Z",
+        "4": "2026-12-03T10:00:00.000Z",
+        "6": [{"id": "3"}],
+        "7": [{"contact": "guest@partner.example"}],
+        **extra,
+    }
+
+
+def settle(stack: Stack) -> None:
+    # Deliveries may cause new ones (our write-back): wait until the queue stays empty.
+    for _ in range(3):
+        assert stack.bpium.wait_idle(timeout=30)
+        time.sleep(0.1)
+
+
+def test_meeting_lifecycle_through_real_webhooks_without_loops(
+    running: tuple[Stack, dict[str, str]],
+) -> None:
+    stack, _ = running
+    record = api(stack, "POST", f"/catalogs/{stack.meetings}/records", json={"values": values()})[
+        "id"
+    ]
+    settle(stack)
+    event_id = event_id_for(stack.meetings, record)
+    event = stack.google.event("primary", event_id)
+    assert event is not None
+    assert [a["email"] for a in event["attendees"]] == [
+        "olga@acme.example",
+        "guest@partner.example",
+    ]
+    assert stack.bpium.record(stack.meetings, record)["values"]["8"] == event_id
+    mine = [d for d in stack.bpium.deliveries if d["body"]["payload"]["recordId"] == record]
+    assert [(d["event"], d["status"]) for d in mine] == [
+        ("record.created", 200),
+        ("record.updated", 200),
+    ]
+    assert '"own_write_back"' in mine[1]["response"]  # the write-back came back and stopped there
+
+    api(
+        stack,
+        "PATCH",
+        f"/catalogs/{stack.meetings}/records/{record}",
+        json={"values": {"2": "Созвон (новое время)"}},
+    )
+    settle(stack)
+    assert stack.google.event("primary", event_id)["summary"] == "Созвон (новое время)"
+
+    api(stack, "DELETE", f"/catalogs/{stack.meetings}/records/{record}")
+    settle(stack)
+    assert stack.google.event("primary", event_id)["status"] == "cancelled"
+    mine = [d for d in stack.bpium.deliveries if d["body"]["payload"]["recordId"] == record]
+    assert len(mine) == 4  # created, our write-back, the edit, the delete: no loop
+    assert all(d["status"] == 200 for d in mine)
+
+
+def test_duplicate_and_out_of_order_deliveries_give_one_event(
+    running: tuple[Stack, dict[str, str]],
+) -> None:
+    stack, urls = running
+    record = api(
+        stack,
+        "POST",
+        f"/catalogs/{stack.meetings}/records",
+        json={"values": values(**{"2": "Дубль"})},
+    )["id"]
+    settle(stack)
+    created = next(
+        d
+        for d in stack.bpium.deliveries
+        if d["body"]["payload"]["recordId"] == record and d["event"] == "record.created"
+    )
+    import json
+
+    raw = json.dumps(created["body"], ensure_ascii=False).encode()
+    for _ in range(2):  # Bpium delivering the same webhook again
+        answer = requests.post(
+            urls["on_meeting_created"],
+            data=raw,
+            timeout=30,
+            headers={"X-Hook-Signature": sign(raw), "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 200
+        assert answer.json()["status"] == "updated"
+    ours = [
+        e
+        for e in stack.google.events("primary")
+        if e["extendedProperties"]["private"]["bpiumRecordId"] == record
+    ]
+    assert len(ours) == 1
+
+
+def test_concurrent_webhooks_on_gunicorn_threads_each_make_one_event(
+    running: tuple[Stack, dict[str, str]],
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import hook_body
+
+    stack, urls = running
+    records = [
+        stack.bpium.put_record(stack.meetings, values(**{"2": f"Встреча {i}"}), fire=False)
+        for i in range(16)
+    ]
+
+    def deliver(record: str) -> int:
+        body = hook_body(
+            "record.created",
+            record,
+            stack.bpium.record(stack.meetings, record)["values"],
+            catalog_id=stack.meetings,
+        )
+        answer = requests.post(
+            urls["on_meeting_created"],
+            data=body,
+            timeout=60,
+            headers={"X-Hook-Signature": sign(body), "Content-Type": "application/json"},
+        )
+        return answer.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(deliver, records * 2))  # every record twice, at once
+    assert statuses == [200] * len(statuses)
+    settle(stack)
+    by_record: dict[str, int] = {}
+    for event in stack.google.events("primary"):
+        rid = event["extendedProperties"]["private"]["bpiumRecordId"]
+        by_record[rid] = by_record.get(rid, 0) + 1
+    for record in records:
+        assert by_record[record] == 1
+        assert stack.bpium.record(stack.meetings, record)["values"]["8"] == event_id_for(
+            stack.meetings, record
+        )
+
+
+def test_tampered_delivery_is_refused_and_changes_nothing(
+    running: tuple[Stack, dict[str, str]],
+) -> None:
+    stack, urls = running
+    before = len(stack.google.events("primary"))
+    body = b'{"hook": {"event": "record.created"}, "payload": {"catalogId": "7", "recordId": "1"}}'
+    answer = requests.post(
+        urls["on_meeting_created"],
+        data=body,
+        timeout=30,
+        headers={"X-Hook-Signature": sign(body, "guess"), "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "signature_invalid"
+    assert len(stack.google.events("primary")) == before
