@@ -53,9 +53,11 @@ def wait_for(what: str, check: Callable[[], Any]) -> Any:
 
 
 def show(title: str, event: dict[str, Any]) -> None:
-    keep = ("id", "status", "summary", "start", "end", "attendees", "reminders")
+    keep = ("id", "status", "summary", "start", "end", "reminders")
+    shown = {k: event[k] for k in keep if k in event}
+    shown["attendees"] = [a["email"] for a in event.get("attendees", [])]
     print(f"\n== {title}")
-    print(json.dumps({k: event[k] for k in keep if k in event}, ensure_ascii=False, indent=2))
+    print(json.dumps(shown, ensure_ascii=False, indent=2))
 
 
 def main() -> None:

@@ -8,21 +8,29 @@ secret string stored in the Secret Manager stand-in.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import functions_framework
 from flask import Flask, jsonify
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 
 from sandbox.stack import API_KEY, ENTRY_POINTS, PORTS, Stack, start_stack
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
 MAIN = str(Path(__file__).resolve().parent.parent / "functions" / "main.py")
 
 
-def functions_app() -> DispatcherMiddleware:
-    """One WSGI app routing /<entry_point> to that function's functions-framework app."""
+def functions_app() -> WSGIApplication:
+    """One WSGI app routing /<entry_point> to that function's functions-framework app.
+
+    Like Cloud Functions, `/<entry_point>` itself reaches the function's `/` (no redirect).
+    """
     index = Flask("index")
 
     @index.route("/", defaults={"path": ""})
@@ -31,10 +39,19 @@ def functions_app() -> DispatcherMiddleware:
         return jsonify({"functions": [f"/{name}" for name in ENTRY_POINTS]}), 404
 
     mounts = {
-        f"/{name}": functions_framework.create_app(target=name, source=MAIN)
-        for name in ENTRY_POINTS
+        name: functions_framework.create_app(target=name, source=MAIN) for name in ENTRY_POINTS
     }
-    return DispatcherMiddleware(index, mounts)
+
+    def route(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        name, _, rest = environ.get("PATH_INFO", "").lstrip("/").partition("/")
+        target = mounts.get(name)
+        if target is None:
+            return index(environ, start_response)
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/" + name
+        environ["PATH_INFO"] = "/" + rest
+        return target(environ, start_response)
+
+    return route
 
 
 def banner(stack: Stack, base: str) -> str:
@@ -61,6 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=PORTS["functions"])
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # our JSON log lines stay readable
     stack = start_stack(PORTS["google"], PORTS["bpium"], PORTS["secrets"])
     os.environ.update(stack.env)
     base = f"http://127.0.0.1:{args.port}"
