@@ -77,6 +77,20 @@ class Stack:
             ),
         )
 
+    def store_secrets(self) -> None:
+        """Every secret the functions read, with the stand-ins' values (as a new version)."""
+        self.put_secret(
+            "bpium-credentials",
+            json.dumps({"login": bpium.DEMO_LOGIN, "password": bpium.DEMO_PASSWORD}),
+        )
+        self.put_secret("bpium-webhook-secret", WEBHOOK_SECRET)
+        self.put_secret("api-key", API_KEY)
+        self.put_secret(
+            "google-oauth-client",
+            json.dumps({"installed": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}}),
+        )
+        self.store_token()
+
     def subscribe(self, url_of: dict[str, str]) -> None:
         """Bpium webhooks of the Meetings catalog to each function's URL."""
         for name, event in WEBHOOKS.items():
@@ -102,17 +116,7 @@ def start_stack(
     )
     google.add_client(CLIENT_ID, CLIENT_SECRET)
     google.add_refresh_token(REFRESH_TOKEN, CLIENT_ID, SCOPES)
-    stack.put_secret(
-        "bpium-credentials",
-        json.dumps({"login": bpium.DEMO_LOGIN, "password": bpium.DEMO_PASSWORD}),
-    )
-    stack.put_secret("bpium-webhook-secret", WEBHOOK_SECRET)
-    stack.put_secret("api-key", API_KEY)
-    stack.put_secret(
-        "google-oauth-client",
-        json.dumps({"installed": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}}),
-    )
-    stack.store_token()
+    stack.store_secrets()
     stack.env = {
         "BPIUM_URL": stack.bpium_url,
         "BPIUM_MEETINGS_CATALOG": stack.meetings,

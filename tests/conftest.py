@@ -63,5 +63,5 @@ def fresh_stack(stack: Stack) -> Stack:
     bpium.seed(stack.bpium)
     stack.secrets.recorder.reset_calls()
     stack.secrets.recorder.clear_faults()
-    stack.store_token()
+    stack.store_secrets()
     return stack

@@ -140,5 +140,10 @@ class CalendarClient:
             maxResults=50,
         )
         result = self._execute("list", request)
-        items: list[dict[str, Any]] = result.get("items", [])
-        return items
+        wanted = {PRIVATE_CATALOG_KEY: catalog_id, PRIVATE_RECORD_KEY: record_id}
+        # Google's guides disagree on whether repeated filters AND or OR: check both marks.
+        return [
+            item
+            for item in result.get("items", [])
+            if wanted.items() <= item.get("extendedProperties", {}).get("private", {}).items()
+        ]
