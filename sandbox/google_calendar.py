@@ -1,15 +1,20 @@
-"""Stand-in for Google Calendar API v3 and Google's OAuth 2.0 token endpoint.
+"""Stand-in for Google Calendar API v3 and Google's OAuth 2.0 server.
 
 Speaks the real wire format, so google-api-python-client and google-auth run unmodified
 against it, and checks what Google checks: bearer tokens and their scopes, query parameters
 and the `Event` schema from the discovery document googleapiclient ships, event id rules,
 time ranges, reminder limits, patch semantics, paging and sync tokens.
 
-- `POST /token`                                    refresh_token grant (form-encoded)
+- `GET  /o/oauth2/auth`                            authorization endpoint (`google_oauth`)
+- `POST /token`                                    refresh_token and authorization_code grants
 - `/calendar/v3/calendars/{calendarId}/events`     events.list (GET), events.insert (POST)
 - `/calendar/v3/calendars/{calendarId}/events/{eventId}`  get, patch, update (PUT), delete
 - `POST /batch/calendar/v3`                        multipart/mixed batch of the calls above
-- `/_sandbox/...`                                  admin routes, see `_install_admin`
+- `/_sandbox/...`                                  admin routes, see `_install_admin` and
+                                                   `OAuthServer.install`
+
+This module holds the Calendar API and `GoogleStandIn`, the facade over both parts; the
+OAuth server is `sandbox.google_oauth`, the discovery-document checks `sandbox.google_schema`.
 """
 
 from __future__ import annotations
@@ -23,21 +28,49 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from datetime import time as dtime
-from functools import cache
 from http import HTTPStatus
-from importlib.util import find_spec
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from sandbox import common
+from sandbox.google_oauth import CONSENT_ANSWERS, OAuthError, OAuthServer
+from sandbox.google_schema import (
+    STANDARD_PARAMS,
+    discovery_document,
+    parse_query,
+    validate_schema,
+)
+from sandbox.google_wire import (
+    JSON_TYPE,
+    ApiError,
+    admin_body,
+    bad,
+    find_zone,
+    json_response,
+    need,
+    parse_date,
+    parse_date_time,
+    random_token,
+    rfc3339_millis,
+)
+
+__all__ = [
+    "ApiError",
+    "GoogleStandIn",
+    "OAuthError",
+    "discovery_document",
+    "merge_patch",
+    "parse_date",
+    "parse_date_time",
+    "serve",
+    "validate_schema",
+]
 
 API_PREFIX = "/calendar/v3"
 BATCH_PATH = "/batch/calendar/v3"
@@ -55,270 +88,14 @@ RESPONSE_STATUSES = ("needsAction", "declined", "tentative", "accepted")
 READ_ONLY_FIELDS = frozenset(
     {"kind", "etag", "htmlLink", "created", "updated", "creator", "organizer", "hangoutLink"}
 )
-# Parameters every Google API accepts besides the method's own.
-STANDARD_PARAMS = frozenset(
-    {
-        "alt", "fields", "key", "oauth_token", "prettyPrint", "quotaUser", "userIp",
-        "$.xgafv", "access_token", "callback", "upload_protocol", "uploadType",
-    }
-)  # fmt: skip
 # A syncToken may not be combined with these (Events: list reference).
 SYNC_EXCLUDED_PARAMS = (
     "timeMin", "timeMax", "q", "orderBy", "privateExtendedProperty",
     "sharedExtendedProperty", "iCalUID", "updatedMin",
 )  # fmt: skip
-_STATUS_NAMES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "ALREADY_EXISTS",
-    412: "FAILED_PRECONDITION",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-}
-_BAD_CREDENTIALS = (
-    "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
-    "cookie or other valid authentication credential. "
-    "See https://developers.google.com/identity/sign-in/web/devconsole-project."
-)
-_MISSING_CREDENTIALS = (
-    "Request is missing required authentication credential. Expected OAuth 2 access token, "
-    "login cookie or other valid authentication credential. "
-    "See https://developers.google.com/identity/sign-in/web/devconsole-project."
-)
-_JSON_TYPE = "application/json; charset=UTF-8"
 
 
-# ---------------------------------------------------------------------------- errors
-
-
-class ApiError(Exception):
-    """A Calendar API error, answered in Google's JSON shape."""
-
-    def __init__(
-        self,
-        code: int,
-        reason: str,
-        message: str,
-        *,
-        detail: str | None = None,
-        location: str | None = None,
-        location_type: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.detail = detail or message
-        self.location = location
-        self.location_type = location_type
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        item: dict[str, Any] = {"domain": "global", "reason": self.reason, "message": self.detail}
-        if self.location:
-            item["location"] = self.location
-            item["locationType"] = self.location_type or "parameter"
-        error: dict[str, Any] = {"code": self.code, "message": self.message, "errors": [item]}
-        if self.code in _STATUS_NAMES:
-            error["status"] = _STATUS_NAMES[self.code]
-        return {"error": error}
-
-    def response(self) -> Response:
-        return _json_response(self.body(), self.code, self.headers)
-
-
-class OAuthError(Exception):
-    """An error of the token endpoint: `{"error", "error_description"}`."""
-
-    def __init__(self, status: int, error: str, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.error = error
-        self.description = description
-
-
-def _bad(message: str, reason: str = "invalid") -> ApiError:
-    return ApiError(400, reason, message)
-
-
-def _json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    response = Response(json.dumps(body, indent=1), status=status, content_type=_JSON_TYPE)
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
-
-
-# ---------------------------------------------------------------------------- time
-
-
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATE_TIME_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})?$"
-)
-
-
-def parse_date_time(text: str) -> datetime | None:
-    """RFC 3339 date-time; naive when the offset is missing, None when malformed."""
-    match = _DATE_TIME_RE.match(text)
-    if not match:
-        return None
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    tz: timezone | None = None
-    if offset and offset in ("Z", "z"):
-        tz = UTC
-    elif offset:
-        hours, minutes = int(offset[1:3]), int(offset[4:6])
-        if hours > 23 or minutes > 59:
-            return None
-        sign = 1 if offset[0] == "+" else -1
-        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    try:
-        return datetime(
-            int(year), int(month), int(day), int(hour), int(minute),
-            min(int(second), 59), int((fraction or "0").ljust(6, "0")[:6]), tzinfo=tz,
-        )  # fmt: skip
-    except ValueError:
-        return None
-
-
-def parse_date(text: str) -> date | None:
-    if not _DATE_RE.match(text):
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def rfc3339_millis(epoch: float) -> str:
-    """`2026-01-01T00:00:00.000Z`, as Google writes `created` and `updated`."""
-    millis = int(epoch * 1000)
-    moment = datetime.fromtimestamp(millis // 1000, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis % 1000:03d}Z"
-
-
-def rfc3339_seconds(epoch: float) -> str:
-    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-# ---------------------------------------------------------------------------- schema
-
-
-@cache
-def discovery_document() -> dict[str, Any]:
-    """The Calendar v3 discovery document googleapiclient ships (read, not imported)."""
-    spec = find_spec("googleapiclient")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("google-api-python-client is needed for the Calendar discovery doc")
-    path = Path(spec.origin).parent / "discovery_cache" / "documents" / "calendar.v3.json"
-    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return document
-
-
-def _type_name(schema: dict[str, Any], ref: str | None) -> str:
-    if ref:
-        return f"type.googleapis.com/google.apps.calendar.v3.{ref}"
-    kind = schema.get("type")
-    if kind == "integer":
-        return "TYPE_INT64" if schema.get("format") == "int64" else "TYPE_INT32"
-    return {"string": "TYPE_STRING", "boolean": "TYPE_BOOL", "array": "list"}.get(
-        str(kind), "object"
-    )
-
-
-def validate_schema(
-    value: Any,
-    schema: dict[str, Any],
-    path: str,
-    schemas: dict[str, Any],
-    ref: str | None = None,
-) -> None:
-    """Checks `value` against a discovery-document schema; raises a 400 `ApiError`.
-
-    `null` is accepted anywhere (Google's JSON parsing treats it as "not set").
-    """
-    if "$ref" in schema:
-        name = schema["$ref"]
-        validate_schema(value, schemas[name], path, schemas, name)
-        return
-    if value is None:
-        return
-    kind = schema.get("type")
-
-    def wrong() -> ApiError:
-        return _bad(f"Invalid value at '{path}' ({_type_name(schema, ref)}), {json.dumps(value)}")
-
-    if kind == "any":
-        return
-    if kind == "string":
-        if (
-            schema.get("format") == "int64"
-            and isinstance(value, int)
-            and not isinstance(value, bool)
-        ):
-            return
-        if not isinstance(value, str):
-            raise wrong()
-        fmt = schema.get("format")
-        if fmt == "date" and parse_date(value) is None:
-            raise _bad(f"Invalid value at '{path}' (date), {json.dumps(value)}")
-        if fmt == "date-time" and parse_date_time(value) is None:
-            raise _bad(f"Invalid value at '{path}' (date-time), {json.dumps(value)}")
-        if fmt == "int64" and not re.fullmatch(r"-?\d+", value):
-            raise wrong()
-        return
-    if kind == "integer":
-        number: int
-        if isinstance(value, bool):
-            raise wrong()
-        if isinstance(value, int):
-            number = value
-        elif (isinstance(value, float) and value.is_integer()) or (
-            isinstance(value, str) and re.fullmatch(r"-?\d+", value)
-        ):
-            number = int(value)
-        else:
-            raise wrong()
-        if schema.get("format") == "int32" and not -(2**31) <= number < 2**31:
-            raise wrong()
-        return
-    if kind == "boolean":
-        if not isinstance(value, bool):
-            raise wrong()
-        return
-    if kind == "array":
-        if not isinstance(value, list):
-            raise wrong()
-        for index, item in enumerate(value):
-            validate_schema(item, schema.get("items", {}), f"{path}[{index}]", schemas)
-        return
-    if kind == "object":
-        if not isinstance(value, dict):
-            raise wrong()
-        properties: dict[str, Any] = schema.get("properties", {})
-        extra = schema.get("additionalProperties")
-        for key, item in value.items():
-            if key in properties:
-                validate_schema(item, properties[key], f"{path}.{key}", schemas)
-            elif extra is not None:
-                validate_schema(item, extra, f"{path}.{key}", schemas)
-            else:
-                raise _bad(
-                    f"Invalid JSON payload received. Unknown name {json.dumps(key)} "
-                    f"at '{path}': Cannot find field."
-                )
+# ---------------------------------------------------------------------------- patch
 
 
 def _drop_nulls(value: Any) -> Any:
@@ -343,20 +120,6 @@ def merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
 
 
 # ---------------------------------------------------------------------------- state
-
-
-@dataclass
-class _Grant:
-    client_id: str
-    scopes: tuple[str, ...]
-    revoked: bool = False
-
-
-@dataclass
-class _AccessToken:
-    client_id: str
-    scopes: frozenset[str]
-    expiry: float
 
 
 @dataclass
@@ -397,20 +160,27 @@ def _new_event_id() -> str:
     return base64.b32hexencode(secrets.token_bytes(16)).decode().rstrip("=").lower()
 
 
-def _token(prefix: str = "") -> str:
-    return prefix + secrets.token_urlsafe(32)
-
-
 # ---------------------------------------------------------------------------- the stand-in
 
 
 class GoogleStandIn:
-    """Google Calendar v3 + OAuth token endpoint in one Flask app; state behind one lock."""
+    """Google Calendar v3 + Google's OAuth server in one Flask app.
+
+    Calendar state sits behind one lock; the OAuth part (`self.oauth`, an `OAuthServer`)
+    has its own and reads its settings from here on every request: `clock`,
+    `access_token_lifetime`, `consent` and `rotate_refresh_tokens`.
+    """
 
     access_token_lifetime: int = 3600
     # Google only guarantees `id` and `status` for cancelled events in a list; set to strip
     # them to that (plus kind, etag, updated) and catch clients that read more.
     minimal_cancelled_in_list: bool = False
+    # How the account answers the consent screen of the authorization endpoint:
+    # "approve" (redirect with a code) or "deny" (redirect with error=access_denied).
+    consent: str = "approve"
+    # When True a refresh_token grant also answers a new refresh token (the old one keeps
+    # working, as at Google).
+    rotate_refresh_tokens: bool = False
 
     def __init__(
         self, clock: Callable[[], float] = time.time, account_email: str = "owner@example.com"
@@ -419,10 +189,8 @@ class GoogleStandIn:
         self.account_email = account_email
         self.recorder = common.Recorder()
         self.notifications: list[dict[str, Any]] = []
+        self.oauth = OAuthServer(self)
         self._lock = threading.RLock()
-        self._clients: dict[str, str] = {}
-        self._grants: dict[str, _Grant] = {}
-        self._access: dict[str, _AccessToken] = {}
         self._calendars: dict[str, _Calendar] = {}
         self._pages: dict[str, _PageState] = {}
         self._syncs: dict[str, _SyncState] = {}
@@ -436,7 +204,7 @@ class GoogleStandIn:
         self.app = Flask(__name__)
         common.install_sandbox_routes(self.app, self.recorder)
         self._install_api(self.app)
-        self.app.add_url_rule("/token", "token", self._token_endpoint, methods=["POST"])
+        self.oauth.install(self.app)
         self.app.add_url_rule(BATCH_PATH, "batch", self._batch, methods=["POST"])
         self._install_admin(self.app)
         # Batch parts run here: no call log, no faults, no nested batch (one HTTP call is
@@ -444,41 +212,48 @@ class GoogleStandIn:
         self._inner_app = Flask(__name__ + ".batch")
         self._install_api(self._inner_app)
 
-    # ------------------------------------------------------------------ public API
+    # ------------------------------------------------------------------ public API: OAuth
 
     def add_client(self, client_id: str, client_secret: str) -> None:
-        with self._lock:
-            self._clients[client_id] = client_secret
+        self.oauth.add_client(client_id, client_secret)
 
     def add_refresh_token(self, refresh_token: str, client_id: str, scopes: list[str]) -> None:
-        with self._lock:
-            self._grants[refresh_token] = _Grant(client_id, tuple(scopes))
+        self.oauth.add_refresh_token(refresh_token, client_id, scopes)
 
     def revoke_refresh_token(self, refresh_token: str) -> None:
-        with self._lock:
-            grant = self._grants.get(refresh_token)
-            if grant is not None:
-                grant.revoked = True
+        self.oauth.revoke_refresh_token(refresh_token)
 
     def issue_access_token(
         self, client_id: str, scopes: list[str], lifetime: int | None = None
     ) -> tuple[str, float]:
         """A fresh access token and its expiry (epoch seconds by `clock`)."""
-        with self._lock:
-            token = _token("ya29.")
-            seconds = self.access_token_lifetime if lifetime is None else lifetime
-            expiry = self.clock() + seconds
-            self._access[token] = _AccessToken(client_id, frozenset(scopes), expiry)
-            return token, expiry
+        return self.oauth.issue_access_token(client_id, scopes, lifetime)
 
     def expire_access_tokens(self) -> None:
-        with self._lock:
-            now = self.clock()
-            for token in self._access.values():
-                token.expiry = min(token.expiry, now)
+        self.oauth.expire_access_tokens()
+
+    def refresh_token_valid(self, token: str) -> bool:
+        """Known here (seeded, or issued by a grant) and not revoked."""
+        return self.oauth.refresh_token_valid(token)
+
+    def access_token_valid(self, token: str) -> bool:
+        """Issued here and not expired by `clock`."""
+        return self.oauth.access_token_valid(token)
+
+    def set_consent(self, answer: str) -> None:
+        """How the consent screen is answered from now on: "approve" or "deny"."""
+        if answer not in CONSENT_ANSWERS:
+            raise ValueError(f"consent must be one of {CONSENT_ANSWERS}, not {answer!r}")
+        self.consent = answer
+
+    def code_grants(self) -> list[dict[str, Any]]:
+        """`{"client_id", "scopes"}` of every authorization code exchanged, oldest first."""
+        return self.oauth.code_grants()
+
+    # ------------------------------------------------------------------ public API: Calendar
 
     def add_calendar(self, calendar_id: str, summary: str = "", time_zone: str = "UTC") -> None:
-        if _zone(time_zone) is None:
+        if find_zone(time_zone) is None:
             raise ValueError(f"unknown time zone {time_zone!r}")
         with self._lock:
             if calendar_id not in self._calendars:
@@ -507,7 +282,8 @@ class GoogleStandIn:
     def reset(self) -> None:
         """Drops events, notifications, calls and faults; clients, tokens, calendars stay.
 
-        Sync tokens issued before the reset expire (the calendar they describe is gone).
+        Sync tokens issued before the reset expire (the calendar they describe is gone). A
+        denied consent is a fault too: `consent` goes back to "approve".
         """
         with self._lock:
             for calendar in self._calendars.values():
@@ -516,92 +292,15 @@ class GoogleStandIn:
             self._pages.clear()
             for state in self._syncs.values():
                 state.expired = True
+        self.consent = "approve"
         self.recorder.reset_calls()
         self.recorder.clear_faults()
 
-    # ------------------------------------------------------------------ OAuth
-
-    def _token_endpoint(self) -> Response:
-        try:
-            body = self._grant_refresh_token()
-        except OAuthError as exc:
-            return _json_response(
-                {"error": exc.error, "error_description": exc.description},
-                exc.status,
-                {"Cache-Control": "no-store"},
-            )
-        return _json_response(body, 200, {"Cache-Control": "no-store", "Pragma": "no-cache"})
-
-    def _grant_refresh_token(self) -> dict[str, Any]:
-        form = request.form
-        grant_type = form.get("grant_type")
-        if not grant_type:
-            raise OAuthError(400, "invalid_request", "Missing required parameter: grant_type")
-        if grant_type != "refresh_token":
-            raise OAuthError(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
-        client_id, client_secret = form.get("client_id"), form.get("client_secret")
-        if request.authorization and request.authorization.type == "basic":
-            client_id = request.authorization.username
-            client_secret = request.authorization.password
-        if not client_id:
-            raise OAuthError(400, "invalid_request", "Could not determine client ID from request.")
-        refresh_token = form.get("refresh_token")
-        with self._lock:
-            if self._clients.get(client_id) != client_secret or client_secret is None:
-                raise OAuthError(401, "invalid_client", "Unauthorized")
-            if not refresh_token:
-                raise OAuthError(
-                    400, "invalid_request", "Missing required parameter: refresh_token"
-                )
-            grant = self._grants.get(refresh_token)
-            if grant is None or grant.revoked or grant.client_id != client_id:
-                raise OAuthError(400, "invalid_grant", "Token has been expired or revoked.")
-            scopes = list(grant.scopes)
-            requested = form.get("scope")
-            if requested:
-                wanted = requested.split()
-                if not set(wanted) <= set(grant.scopes):
-                    raise OAuthError(400, "invalid_scope", "Bad Request")
-                scopes = wanted
-            token, _ = self.issue_access_token(client_id, scopes)
-        return {
-            "access_token": token,
-            "expires_in": self.access_token_lifetime,
-            "scope": " ".join(scopes),
-            "token_type": "Bearer",
-        }
-
     def _authorize(self, method: str) -> None:
         """Bearer token issued here, unexpired by `clock`, with a scope the method accepts."""
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if not header:
-            raise ApiError(
-                401, "required", _MISSING_CREDENTIALS, detail="Login Required.",
-                location="Authorization", location_type="header",
-                headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
-            )  # fmt: skip
-        with self._lock:
-            access = self._access.get(token.strip()) if scheme.lower() == "bearer" else None
-            valid = access is not None and self.clock() < access.expiry
-        if access is None or not valid:
-            raise ApiError(
-                401, "authError", _BAD_CREDENTIALS, detail="Invalid Credentials",
-                location="Authorization", location_type="header",
-                headers={
-                    "WWW-Authenticate":
-                        'Bearer realm="https://accounts.google.com/", error="invalid_token"'
-                },
-            )  # fmt: skip
-        if not access.scopes & set(self._methods[method].get("scopes", [])):
-            raise ApiError(
-                403, "insufficientPermissions", "Request had insufficient authentication scopes.",
-                detail="Insufficient Permission",
-                headers={
-                    "WWW-Authenticate":
-                        'Bearer realm="https://accounts.google.com/", error="insufficient_scope"'
-                },
-            )  # fmt: skip
+        self.oauth.check_bearer(
+            request.headers.get("Authorization", ""), self._methods[method].get("scopes", [])
+        )
 
     # ------------------------------------------------------------------ Calendar API
 
@@ -644,55 +343,7 @@ class GoogleStandIn:
 
     def _query(self, method: str) -> dict[str, Any]:
         """Query parameters checked against the method's discovery entry, parsed."""
-        spec: dict[str, Any] = self._methods[method]["parameters"]
-        parsed: dict[str, Any] = {}
-        for name in request.args:
-            values = request.args.getlist(name)
-            if name in STANDARD_PARAMS:
-                if name == "alt" and values[-1] != "json":
-                    raise _bad(f"Invalid value at 'alt', {json.dumps(values[-1])}")
-                continue
-            param = spec.get(name)
-            if param is None or param.get("location") != "query":
-                raise _bad(
-                    f"Invalid JSON payload received. Unknown name {json.dumps(name)}: Cannot "
-                    f"bind query parameter. Field '{name}' could not be found in request message."
-                )
-            if not param.get("repeated") and len(values) > 1:
-                raise _bad(f"Multiple values for non-repeated parameter '{name}'.")
-            items = [self._query_value(name, param, value) for value in values]
-            parsed[name] = items if param.get("repeated") else items[0]
-        return parsed
-
-    @staticmethod
-    def _query_value(name: str, param: dict[str, Any], value: str) -> Any:
-        def invalid() -> ApiError:
-            return ApiError(
-                400, "invalid", f"Invalid value for parameter '{name}': {json.dumps(value)}",
-                location=name,
-            )  # fmt: skip
-
-        kind = param.get("type")
-        if kind == "boolean":
-            if value.lower() not in ("true", "false"):
-                raise invalid()
-            return value.lower() == "true"
-        if kind == "integer":
-            if not re.fullmatch(r"-?\d+", value):
-                raise invalid()
-            number = int(value)
-            low, high = param.get("minimum"), param.get("maximum")
-            if (low is not None and number < int(low)) or (high is not None and number > int(high)):
-                raise invalid()
-            return number
-        if "enum" in param and value not in param["enum"]:
-            raise invalid()
-        if param.get("format") == "date-time":
-            moment = parse_date_time(value)
-            if moment is None or moment.tzinfo is None:
-                raise ApiError(400, "badRequest", "Bad Request", location=name)
-            return moment.timestamp()
-        return value
+        return parse_query(self._methods[method], request.args)
 
     def _body(self) -> dict[str, Any]:
         raw = request.get_data()
@@ -703,7 +354,7 @@ class GoogleStandIn:
         except ValueError:
             raise ApiError(400, "parseError", "Parse Error") from None
         if not isinstance(body, dict):
-            raise _bad("Invalid JSON payload received. Expected an object at 'event'.")
+            raise bad("Invalid JSON payload received. Expected an object at 'event'.")
         validate_schema(body, {"$ref": "Event"}, "event", self._schemas)
         return body
 
@@ -740,7 +391,7 @@ class GoogleStandIn:
         body = _drop_nulls(self._body())
         event_id = body.get("id")
         if event_id is not None and not EVENT_ID_RE.match(event_id):
-            raise _bad("Invalid resource id value.")
+            raise bad("Invalid resource id value.")
         with self._lock:
             calendar = self._calendar(calendar_id)
             event_id = event_id or _new_event_id()
@@ -772,7 +423,7 @@ class GoogleStandIn:
             self._touch(stored, now)
             calendar.events[event_id] = stored
             self._notify(calendar, event_id, "insert", params)
-            return _json_response(self._render(event, params.get("maxAttendees")))
+            return json_response(self._render(event, params.get("maxAttendees")))
 
     def _patch(self, calendar_id: str, event_id: str) -> Response:
         self._authorize("patch")
@@ -790,7 +441,7 @@ class GoogleStandIn:
                 calendar, stored, merged,
                 given_sequence=patch.get("sequence"), action="patch", params=params,
             )  # fmt: skip
-            return _json_response(self._render(stored.body, params.get("maxAttendees")))
+            return json_response(self._render(stored.body, params.get("maxAttendees")))
 
     def _update(self, calendar_id: str, event_id: str) -> Response:
         self._authorize("update")
@@ -824,7 +475,7 @@ class GoogleStandIn:
                 calendar, stored, event,
                 given_sequence=content.get("sequence"), action="update", params=params,
             )  # fmt: skip
-            return _json_response(self._render(stored.body, params.get("maxAttendees")))
+            return json_response(self._render(stored.body, params.get("maxAttendees")))
 
     def _delete(self, calendar_id: str, event_id: str) -> Response:
         self._authorize("delete")
@@ -855,7 +506,7 @@ class GoogleStandIn:
         start_ts, end_ts = self._check_event(event, calendar)
         sequence = int(old.get("sequence", 0))
         if given_sequence is not None and int(given_sequence) < sequence:
-            raise _bad(
+            raise bad(
                 "Invalid sequence value. The specified sequence number is below the current "
                 "sequence number of the resource."
             )
@@ -907,7 +558,7 @@ class GoogleStandIn:
     def _check_event(self, event: dict[str, Any], calendar: _Calendar) -> tuple[float, float]:
         """What Google checks beyond the schema; returns the (start, end) instants."""
         if event.get("status", "confirmed") not in EVENT_STATUSES:
-            raise _bad("Invalid value for: status")
+            raise bad("Invalid value for: status")
         end = event.get("end")
         if not end:
             raise ApiError(400, "required", "Missing end time.")
@@ -917,7 +568,7 @@ class GoogleStandIn:
         start_ts, start_all_day = self._instant(start, "start", calendar)
         end_ts, end_all_day = self._instant(end, "end", calendar)
         if start_all_day != end_all_day:
-            raise _bad("Start and end times must either both be date or both be dateTime.")
+            raise bad("Start and end times must either both be date or both be dateTime.")
         if end_ts < start_ts or (start_all_day and end_ts == start_ts):
             raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
 
@@ -936,20 +587,20 @@ class GoogleStandIn:
             if "method" not in override:
                 raise ApiError(400, "required", "Missing reminder method.")
             if override["method"] not in REMINDER_METHODS:
-                raise _bad("Invalid reminder method.")
+                raise bad("Invalid reminder method.")
             if "minutes" not in override:
                 raise ApiError(400, "required", "Missing reminder minutes.")
             if not 0 <= int(override["minutes"]) <= MAX_REMINDER_MINUTES:
-                raise _bad("Invalid reminder minutes value.")
+                raise bad("Invalid reminder minutes value.")
 
         for attendee in event.get("attendees") or []:
             address = attendee.get("email")
             if not address:
                 raise ApiError(400, "required", "Missing attendee email.")
             if not EMAIL_RE.match(address):
-                raise _bad("Invalid attendee email.")
+                raise bad("Invalid attendee email.")
             if attendee.get("responseStatus", "needsAction") not in RESPONSE_STATUSES:
-                raise _bad("Invalid attendee response status.")
+                raise bad("Invalid attendee response status.")
         return start_ts, end_ts
 
     def _instant(self, when: dict[str, Any], which: str, calendar: _Calendar) -> tuple[float, bool]:
@@ -958,20 +609,20 @@ class GoogleStandIn:
         if not has_date and not has_time:
             raise ApiError(400, "required", f"Missing {which} time.")
         if has_date and has_time:
-            raise _bad(f"Invalid {which} time.")
+            raise bad(f"Invalid {which} time.")
         zone_name = when.get("timeZone")
-        zone = _zone(zone_name) if zone_name else None
+        zone = find_zone(zone_name) if zone_name else None
         if zone_name and zone is None:
-            raise _bad(f"Invalid time zone definition for {which} time.")
+            raise bad(f"Invalid time zone definition for {which} time.")
         if has_date:
             day = parse_date(when["date"])
             if day is None:
-                raise _bad(f"Invalid {which} time.")
-            local = zone or _zone(calendar.time_zone) or UTC
+                raise bad(f"Invalid {which} time.")
+            local = zone or find_zone(calendar.time_zone) or UTC
             return datetime.combine(day, dtime(0), tzinfo=local).timestamp(), True
         moment = parse_date_time(when["dateTime"])
         if moment is None:
-            raise _bad(f"Invalid {which} time.")
+            raise bad(f"Invalid {which} time.")
         if moment.tzinfo is None:
             if zone is None:
                 raise ApiError(400, "required", f"Missing time zone definition for {which} time.")
@@ -985,7 +636,7 @@ class GoogleStandIn:
         params = self._query("get")
         with self._lock:
             stored = self._stored(self._calendar(calendar_id), event_id)
-            return _json_response(self._render(stored.body, params.get("maxAttendees")))
+            return json_response(self._render(stored.body, params.get("maxAttendees")))
 
     def _list(self, calendar_id: str) -> Response:
         self._authorize("list")
@@ -998,7 +649,7 @@ class GoogleStandIn:
             )  # fmt: skip
         order_by = params.get("orderBy")
         if order_by == "startTime" and not params.get("singleEvents"):
-            raise _bad("The requested ordering is not available for the particular query.")
+            raise bad("The requested ordering is not available for the particular query.")
         time_min, time_max = params.get("timeMin"), params.get("timeMax")
         if time_min is not None and time_max is not None and time_max < time_min:
             raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
@@ -1015,10 +666,10 @@ class GoogleStandIn:
             if "syncToken" in params:
                 clashing = [name for name in SYNC_EXCLUDED_PARAMS if name in params]
                 if clashing:
-                    raise _bad(f"Parameter {clashing[0]} cannot be used together with syncToken.")
+                    raise bad(f"Parameter {clashing[0]} cannot be used together with syncToken.")
                 sync = self._syncs.get(params["syncToken"])
                 if sync is None or sync.calendar_id != calendar.id:
-                    raise _bad("Invalid sync token value.")
+                    raise bad("Invalid sync token value.")
                 if sync.expired:
                     raise ApiError(
                         410, "fullSyncRequired",
@@ -1028,7 +679,7 @@ class GoogleStandIn:
             if "pageToken" in params:
                 page = self._pages.get(params["pageToken"])
                 if page is None or page.calendar_id != calendar.id or page.query != query:
-                    raise _bad("Invalid page token value.")
+                    raise bad("Invalid page token value.")
             snapshot_rev = page.snapshot_rev if page else self._rev
 
             include_deleted = bool(params.get("showDeleted")) or sync is not None
@@ -1076,14 +727,14 @@ class GoogleStandIn:
                 "items": [self._list_item(s, params.get("maxAttendees")) for _, s in chosen],
             }
             if len(matches) > max_results:
-                token = _token()
+                token = random_token()
                 self._pages[token] = _PageState(calendar.id, query, chosen[-1][0], snapshot_rev)
                 result["nextPageToken"] = token
             else:
-                token = _token()
+                token = random_token()
                 self._syncs[token] = _SyncState(calendar.id, snapshot_rev, now)
                 result["nextSyncToken"] = token
-            return _json_response(result)
+            return json_response(result)
 
     def _list_item(self, stored: _StoredEvent, max_attendees: int | None) -> dict[str, Any]:
         body = stored.body
@@ -1106,7 +757,7 @@ class GoogleStandIn:
         for value in values:
             key, sep, wanted = value.partition("=")
             if not sep or not key:
-                raise _bad(f"Invalid extended property constraint: {json.dumps(value)}")
+                raise bad(f"Invalid extended property constraint: {json.dumps(value)}")
             filters.append((key, wanted))
         return filters
 
@@ -1164,7 +815,7 @@ class GoogleStandIn:
         fields = request_line.decode("latin-1").strip().split(" ")
         if len(fields) != 3 or not fields[1].startswith(API_PREFIX + "/"):
             error = ApiError(400, "badRequest", "Invalid batch part request line.")
-            return 400, [("Content-Type", _JSON_TYPE)], json.dumps(error.body())
+            return 400, [("Content-Type", JSON_TYPE)], json.dumps(error.body())
         method, target = fields[0], fields[1]
         inner = email.parser.BytesParser().parsebytes(rest)
         skip = ("host", "content-length", "mime-version", "content-transfer-encoding")
@@ -1174,7 +825,7 @@ class GoogleStandIn:
         data = inner.get_payload(decode=True)
         data = data if isinstance(data, bytes) else b""
         answer = client.open(target, method=method, headers=headers, data=data)
-        out_headers = [("Content-Type", answer.headers.get("Content-Type", _JSON_TYPE))]
+        out_headers = [("Content-Type", answer.headers.get("Content-Type", JSON_TYPE))]
         out_headers += [(k, v) for k, v in answer.headers.items() if k == "WWW-Authenticate"]
         return answer.status_code, out_headers, answer.get_data(as_text=True)
 
@@ -1184,69 +835,31 @@ class GoogleStandIn:
         """Admin routes for other processes (JSON bodies); never logged, never faulted."""
         prefix = common.ADMIN_PREFIX
 
-        def body() -> dict[str, Any]:
-            data = request.get_json(force=True, silent=True)
-            return data if isinstance(data, dict) else {}
-
         def done() -> Response:
-            return _json_response({})
-
-        def need(data: dict[str, Any], *names: str) -> Iterator[Any]:
-            for name in names:
-                if name not in data:
-                    raise ApiError(400, "required", f"Missing {name}.")
-                yield data[name]
-
-        @app.post(prefix + "oauth/clients")
-        def _clients() -> Response:
-            self.add_client(*need(body(), "client_id", "client_secret"))
-            return done()
-
-        @app.post(prefix + "oauth/refresh-tokens")
-        def _refresh_tokens() -> Response:
-            token, client_id, scopes = need(body(), "refresh_token", "client_id", "scopes")
-            self.add_refresh_token(token, client_id, list(scopes))
-            return done()
-
-        @app.post(prefix + "oauth/revoke")
-        def _revoke() -> Response:
-            self.revoke_refresh_token(*need(body(), "refresh_token"))
-            return done()
-
-        @app.post(prefix + "oauth/access-tokens")
-        def _access_tokens() -> Response:
-            data = body()
-            client_id, scopes = need(data, "client_id", "scopes")
-            token, expiry = self.issue_access_token(client_id, list(scopes), data.get("lifetime"))
-            return _json_response({"access_token": token, "expiry": rfc3339_seconds(expiry)})
-
-        @app.post(prefix + "oauth/expire")
-        def _expire() -> Response:
-            self.expire_access_tokens()
-            return done()
+            return json_response({})
 
         @app.post(prefix + "calendars")
         def _add_calendar() -> Response:
-            data = body()
+            data = admin_body()
             (calendar_id,) = need(data, "calendar_id")
             try:
                 self.add_calendar(
                     calendar_id, data.get("summary", ""), data.get("time_zone", "UTC")
                 )
             except ValueError as exc:
-                raise _bad(str(exc)) from None
+                raise bad(str(exc)) from None
             return done()
 
         @app.get(prefix + "calendars/<calendar_id>/events")
         def _events(calendar_id: str) -> Response:
             with self._lock:
                 self._calendar(calendar_id)
-                return _json_response({"items": self.events(calendar_id)})
+                return json_response({"items": self.events(calendar_id)})
 
         @app.get(prefix + "notifications")
         def _notifications() -> Response:
             with self._lock:
-                return _json_response({"items": copy.deepcopy(self.notifications)})
+                return json_response({"items": copy.deepcopy(self.notifications)})
 
         @app.post(prefix + "sync-tokens/expire")
         def _expire_sync() -> Response:
