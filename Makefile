@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo lint typecheck unit integration e2e clean
+.PHONY: run test demo authorize lint typecheck unit integration e2e clean
 
 $(STAMP): requirements-dev.txt functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ run: $(STAMP)
 ## Against a running `make run`: create, change and delete a meeting; show the event each time.
 demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo
+
+## One-time Google consent; writes google-oauth-token (and the client file) to the secrets
+## backend the environment names. CLIENT_FILE=client_secret.json, NO_BROWSER=1 without a browser.
+authorize: $(STAMP)
+	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.authorize \
+		$(if $(CLIENT_FILE),--client-file "$(CLIENT_FILE)") $(if $(NO_BROWSER),--no-browser)
 
 lint: $(STAMP)
 	$(BIN)/ruff check functions sandbox tests

@@ -23,3 +23,9 @@ def on_meeting_updated(request: flask.Request) -> flask.Response:
 def on_meeting_deleted(request: flask.Request) -> flask.Response:
     """Bpium webhook `record.deleted`: cancel the event."""
     return web.meeting_webhook("on_meeting_deleted", request, "record.deleted", services)
+
+
+@functions_framework.http
+def refresh_tokens(request: flask.Request) -> flask.Response:
+    """Cloud Scheduler (OIDC): keep the stored Google access token fresh; prune old versions."""
+    return web.refresh_tokens("refresh_tokens", request, services)

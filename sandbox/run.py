@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import functions_framework
+import requests
 from flask import Flask, jsonify
 from werkzeug.serving import make_server
 
@@ -66,6 +68,7 @@ def banner(stack: Stack, base: str) -> str:
         f"  Secret Manager         {stack.secrets_url}/v1/projects/local-project/secrets",
         f"  API key for scenarios  {API_KEY}",
         "",
+        "refresh_tokens runs every 30 minutes, as Cloud Scheduler would run it.",
         "Try it: in another terminal run `make demo` — it creates, changes and deletes a",
         "meeting in the Bpium stand-in and shows the calendar event after each step.",
         "Ctrl-C stops everything.",
@@ -74,9 +77,21 @@ def banner(stack: Stack, base: str) -> str:
     return "\n".join(lines)
 
 
+def scheduler(url: str, minutes: float, stop: threading.Event) -> None:
+    """Cloud Scheduler's part: POST to `refresh_tokens` every `minutes`."""
+    while not stop.wait(minutes * 60):
+        try:
+            requests.post(url, timeout=60)
+        except requests.RequestException as exc:
+            print(f"scheduler: {url} unreachable: {exc}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=PORTS["functions"])
+    parser.add_argument(
+        "--refresh-minutes", type=float, default=30.0, help="refresh_tokens schedule"
+    )
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # our JSON log lines stay readable
     stack = start_stack(PORTS["google"], PORTS["bpium"], PORTS["secrets"])
@@ -85,11 +100,16 @@ def main() -> None:
     stack.subscribe({name: f"{base}/{name}" for name in ENTRY_POINTS})
     server = make_server("127.0.0.1", args.port, functions_app(), threaded=True)
     print(banner(stack, base), flush=True)
+    stop = threading.Event()
+    threading.Thread(
+        target=scheduler, args=(f"{base}/refresh_tokens", args.refresh_minutes, stop), daemon=True
+    ).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         server.server_close()
         stack.stop()
 

@@ -31,7 +31,7 @@ WEBHOOKS = {
 }
 
 # Every entry point of functions/main.py.
-ENTRY_POINTS = tuple(WEBHOOKS)
+ENTRY_POINTS = (*WEBHOOKS, "refresh_tokens")
 
 
 @dataclass

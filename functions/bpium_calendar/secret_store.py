@@ -32,7 +32,13 @@ DEFAULT_MAX_AGE = 300.0
 class SecretSource(Protocol):
     def read(self, name: str) -> str: ...
 
-    def write(self, name: str, value: str) -> None: ...
+    def write(self, name: str, value: str) -> str:
+        """Stores a new value; returns its version."""
+        ...
+
+    def prune(self, name: str, *, keep: int, protect: str) -> int:
+        """Destroys all but the `keep` newest enabled versions (never `protect`)."""
+        ...
 
 
 def _crc32c_table() -> list[int]:
@@ -69,13 +75,17 @@ class LocalFolderSource:
         except FileNotFoundError as exc:
             raise ConfigError(f"secret {name} not found at {path}", code="secret_missing") from exc
 
-    def write(self, name: str, value: str) -> None:
+    def write(self, name: str, value: str) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / name
         tmp = path.with_suffix(".tmp")
         tmp.write_text(value, encoding="utf-8")
         tmp.chmod(0o600)
-        tmp.replace(path)
+        tmp.replace(path)  # atomic: a reader sees the old value or the new one
+        return "file"
+
+    def prune(self, name: str, *, keep: int, protect: str) -> int:
+        return 0  # a file has one version
 
 
 class SecretManagerSource:
@@ -103,18 +113,49 @@ class SecretManagerSource:
 
         return with_retries(attempt, what=f"secret_manager.access:{name}")
 
-    def write(self, name: str, value: str) -> None:
+    def write(self, name: str, value: str) -> str:
         data = value.encode("utf-8")
         request = {
             "parent": self._name(name),
             "payload": {"data": data, "data_crc32c": crc32c(data)},
         }
 
-        def attempt() -> None:
+        def attempt() -> str:
             with _mapped_errors(name):
-                self.client.add_secret_version(request=request, retry=None, timeout=10.0)
+                version = self.client.add_secret_version(request=request, retry=None, timeout=10.0)
+            return str(version.name).rsplit("/", 1)[-1]
 
-        with_retries(attempt, what=f"secret_manager.add_version:{name}")
+        return with_retries(attempt, what=f"secret_manager.add_version:{name}")
+
+    def _versions(self, name: str, state: str) -> list[str]:
+        def attempt() -> list[str]:
+            with _mapped_errors(name):
+                pager = self.client.list_secret_versions(
+                    request={"parent": self._name(name), "filter": f"state:{state}"},
+                    retry=None,
+                    timeout=10.0,
+                )
+                return [str(v.name).rsplit("/", 1)[-1] for v in pager]
+
+        return with_retries(attempt, what=f"secret_manager.list_versions:{name}")
+
+    def prune(self, name: str, *, keep: int, protect: str) -> int:
+        # Each enabled version is billed; destroyed ones are not. Destroying never touches
+        # the newest versions, so `latest` always resolves to a readable one.
+        enabled = sorted(self._versions(name, "ENABLED"), key=int, reverse=True)
+        doomed = [v for v in enabled[keep:] if v != protect]
+        doomed += [v for v in self._versions(name, "DISABLED") if v != protect]
+        for version in doomed:
+            try:
+                with _mapped_errors(name):
+                    self.client.destroy_secret_version(
+                        request={"name": f"{self._name(name)}/versions/{version}"},
+                        retry=None,
+                        timeout=10.0,
+                    )
+            except ConfigError:
+                pass  # destroyed meanwhile by a run beside us: the goal is reached
+        return len(doomed)
 
 
 @contextmanager
@@ -183,9 +224,14 @@ class SecretStore:
                 log.register_secret(value)
         return data
 
-    def put(self, name: str, value: str) -> None:
-        """Stores a new value (a new version) and caches it."""
+    def put(self, name: str, value: str) -> str:
+        """Stores a new value (a new version), caches it, and returns the version."""
         log.register_secret(value)
-        self.source.write(name, value)
+        version = self.source.write(name, value)
         with self._lock:
             self._cache[name] = _Entry(value, self.clock())
+        return version
+
+    def prune(self, name: str, *, keep: int, protect: str) -> int:
+        """Destroys old versions of `name`; returns how many."""
+        return self.source.prune(name, keep=keep, protect=protect)

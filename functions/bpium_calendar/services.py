@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from . import log
@@ -27,6 +28,7 @@ from .sync import CatalogSchemaCache, MeetingSync
 
 if TYPE_CHECKING:
     from .gcalendar import CalendarClient
+    from .tokens import TokenRefresher
 
 T = TypeVar("T")
 
@@ -90,6 +92,16 @@ class Services:
             return CalendarClient(credentials, self.settings.google_calendar_endpoint)
 
         return self._once("calendar", build)
+
+    @property
+    def token_refresher(self) -> TokenRefresher:
+        def build() -> TokenRefresher:
+            from .tokens import TokenRefresher
+
+            margin = timedelta(minutes=self.settings.token_refresh_margin_minutes)
+            return TokenRefresher(self.secrets, self.settings.google_token_uri, margin)
+
+        return self._once("token_refresher", build)
 
     @property
     def meeting_sync(self) -> MeetingSync:

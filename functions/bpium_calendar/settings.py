@@ -88,14 +88,20 @@ class Settings:
         return self.bpium_url + "/api/v1"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Reads every variable; raises one ConfigError that lists every problem."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, require_bpium: bool = True
+    ) -> Settings:
+        """Reads every variable; raises one ConfigError that lists every problem.
+
+        `require_bpium=False` serves the workstation tools (the authorize command), which
+        need only the secrets and Google settings.
+        """
         env = os.environ if environ is None else environ
         reader = _Reader(env)
         settings = cls(
-            bpium_url=reader.url("BPIUM_URL", required=True).rstrip("/"),
-            meetings_catalog=reader.text("BPIUM_MEETINGS_CATALOG", required=True),
-            fields=reader.field_map("BPIUM_FIELDS"),
+            bpium_url=reader.url("BPIUM_URL", required=require_bpium).rstrip("/"),
+            meetings_catalog=reader.text("BPIUM_MEETINGS_CATALOG", required=require_bpium),
+            fields=reader.field_map("BPIUM_FIELDS", required=require_bpium),
             employees_catalog=reader.text("BPIUM_EMPLOYEES_CATALOG") or "$users",
             employee_email_field=reader.text("BPIUM_EMPLOYEE_EMAIL_FIELD") or "$email",
             calendar_id=reader.text("GOOGLE_CALENDAR_ID") or "primary",
@@ -192,8 +198,8 @@ class _Reader:
             self.problems.append(f"{name}: {exc}")
             return ()
 
-    def field_map(self, name: str) -> FieldMap:
-        raw = self.text(name, required=True)
+    def field_map(self, name: str, *, required: bool) -> FieldMap:
+        raw = self.text(name, required=required)
         empty = FieldMap(*("" for _ in REQUIRED_ROLES))
         if not raw:
             return empty

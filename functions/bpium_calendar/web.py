@@ -124,3 +124,10 @@ def meeting_webhook(
         return 200, result.to_json()
 
     return endpoint(name, request, handle)
+
+
+def refresh_tokens(
+    name: str, request: flask.Request, services: Callable[[], Services]
+) -> flask.Response:
+    """Cloud Scheduler's call (IAM-authenticated at the platform): refresh the stored token."""
+    return endpoint(name, request, lambda: (200, services().token_refresher.run()))
