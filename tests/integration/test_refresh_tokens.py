@@ -184,3 +184,19 @@ def test_answer_and_logs_carry_no_token(env: Stack, capsys: pytest.CaptureFixtur
     for secret in (new.access_token, new.refresh_token, "local-client-secret"):
         assert secret not in answer
         assert secret not in out
+
+
+@pytest.mark.parametrize("lifetime_minutes", [0, 10, 25, 39, 41, 59])
+def test_after_any_run_the_token_outlives_the_next_scheduled_run(
+    env: Stack, lifetime_minutes: int
+) -> None:
+    """Whatever a run finds, it leaves a token that stays usable (beyond the webhooks' skew)
+    until the next run, 30 minutes later: no webhook sees it expired."""
+    from bpium_calendar.oauth import EXPIRY_SKEW
+
+    schedule = timedelta(minutes=30)
+    env.store_token(lifetime=lifetime_minutes * 60)
+    refresher(env).run()
+    left = stored(env).expiry - datetime.now(UTC)
+    assert left >= timedelta(minutes=40) - timedelta(seconds=5)
+    assert left - schedule > EXPIRY_SKEW
