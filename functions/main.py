@@ -26,6 +26,25 @@ def on_meeting_deleted(request: flask.Request) -> flask.Response:
 
 
 @functions_framework.http
+def list_events(request: flask.Request) -> flask.Response:
+    """Bpium scenario (API key): events of a calendar and period, all pages, flat JSON."""
+    return web.scenario_call(
+        "list_events", request, services, lambda ready, params: ready.scenarios.list_events(params)
+    )
+
+
+@functions_framework.http
+def create_calendar(request: flask.Request) -> flask.Response:
+    """Bpium scenario (API key): create (or find) a calendar and share it."""
+    return web.scenario_call(
+        "create_calendar",
+        request,
+        services,
+        lambda ready, params: ready.scenarios.create_calendar(params),
+    )
+
+
+@functions_framework.http
 def refresh_tokens(request: flask.Request) -> flask.Response:
     """Cloud Scheduler (OIDC): keep the stored Google access token fresh; prune old versions."""
     return web.refresh_tokens("refresh_tokens", request, services)

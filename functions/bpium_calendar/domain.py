@@ -15,7 +15,7 @@ from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
 from .errors import BadRequest, Unprocessable
-from .settings import FieldMap, Reminder
+from .settings import MAX_REMINDER_MINUTES, MAX_REMINDERS, FieldMap, Reminder
 
 HookEvent = Literal["record.created", "record.updated", "record.deleted"]
 HOOK_EVENTS: tuple[HookEvent, ...] = ("record.created", "record.updated", "record.deleted")
@@ -35,6 +35,7 @@ class EventDateTime(TypedDict, total=False):
 class EventBody(TypedDict, total=False):
     """The fields of a Calendar event that we own; we patch only these."""
 
+    conferenceData: dict[str, Any]
     summary: str
     description: str
     location: str
@@ -117,6 +118,9 @@ class Meeting:
     guests: tuple[str, ...]
     stored_event_id: str | None
     reminders: tuple[Reminder, ...]
+    calendar_id: str | None = None
+    meet: bool = False
+    stored_link: str | None = None
 
     @property
     def all_day(self) -> bool:
@@ -132,6 +136,7 @@ class MappingOptions:
     default_duration_minutes: int
     default_reminders: tuple[Reminder, ...]
     employees_catalog: str
+    reminder_method: str = "popup"
 
 
 @dataclass(frozen=True)
@@ -296,8 +301,64 @@ def meeting_from_values(
         ),
         guests=emails_in(values.get(f.guests)),
         stored_event_id=stored,
-        reminders=options.default_reminders,
+        reminders=meeting_reminders(values, f.reminders, options),
+        calendar_id=calendar_of(values, f.calendar),
+        meet=bool(f.meet and values.get(f.meet) is True),
+        stored_link=_text(values.get(f.link), f.link).strip() or None if f.link else None,
     )
+
+
+def calendar_of(values: Mapping[str, Any], field_id: str | None) -> str | None:
+    """The calendar a meeting names in its calendar field (None: the default calendar)."""
+    if not field_id:
+        return None
+    return _text(values.get(field_id), field_id).strip() or None
+
+
+def _minutes(item: Any) -> int | None:
+    if isinstance(item, bool):
+        return None
+    try:
+        number = float(item)
+    except (TypeError, ValueError):
+        return None
+    if not number.is_integer() or not 0 <= number <= MAX_REMINDER_MINUTES:
+        return None  # NaN and infinities fail is_integer()
+    return int(number)
+
+
+def meeting_reminders(
+    values: Mapping[str, Any], field_id: str | None, options: MappingOptions
+) -> tuple[Reminder, ...]:
+    """Minutes from the reminders field (a number, `"10, 60"`, or a list), else the defaults."""
+    raw = values.get(field_id) if field_id else None
+    if raw in (None, "", []):
+        return options.default_reminders
+    assert field_id is not None
+    items: list[Any]
+    if isinstance(raw, list):
+        items = raw
+    elif isinstance(raw, str):
+        items = [p for p in re.split(r"[\s,;]+", raw) if p]
+    else:
+        items = [raw]
+    minutes: list[int] = []
+    for item in items:
+        number = _minutes(item)
+        if number is None:
+            raise Unprocessable(
+                f"reminder {item!r} in field {field_id} is not a number of minutes between 0 "
+                f"and {MAX_REMINDER_MINUTES}",
+                field=field_id,
+            )
+        minutes.append(number)
+    unique = list(dict.fromkeys(minutes))
+    if len(unique) > MAX_REMINDERS:
+        raise Unprocessable(
+            f"field {field_id} has {len(unique)} reminders; Google allows {MAX_REMINDERS}",
+            field=field_id,
+        )
+    return tuple(Reminder(options.reminder_method, m) for m in unique)
 
 
 def attendees(candidates: Iterable[str]) -> Attendees:
@@ -342,6 +403,14 @@ def event_body(meeting: Meeting, people: Sequence[str], time_zone: str) -> Event
     }
     if meeting.location is not None:
         body["location"] = meeting.location
+    if meeting.meet:
+        # The same requestId on every write: Google makes one conference and keeps it.
+        body["conferenceData"] = {
+            "createRequest": {
+                "requestId": f"bpium-{meeting.catalog_id}-{meeting.record_id}",
+                "conferenceSolutionKey": {"type": "hangoutsMeet"},
+            }
+        }
     return body
 
 

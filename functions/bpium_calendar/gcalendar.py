@@ -23,6 +23,7 @@ from .errors import Conflict, Gone, NotFound, UpstreamError, UpstreamUnavailable
 from .retry import with_retries
 
 HTTP_TIMEOUT = 20.0
+MAX_PAGE = 2500  # the largest page events.list serves
 RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")
 
 
@@ -106,8 +107,12 @@ class CalendarClient:
     def insert(
         self, calendar_id: str, body: Mapping[str, Any], *, send_updates: str
     ) -> dict[str, Any]:
-        events = self._service.events()
-        request = events.insert(calendarId=calendar_id, body=dict(body), sendUpdates=send_updates)
+        request = self._service.events().insert(
+            calendarId=calendar_id,
+            body=dict(body),
+            sendUpdates=send_updates,
+            conferenceDataVersion=1 if "conferenceData" in body else 0,
+        )
         result: dict[str, Any] = self._execute("insert", request)
         return result
 
@@ -115,9 +120,73 @@ class CalendarClient:
         self, calendar_id: str, event_id: str, body: Mapping[str, Any], *, send_updates: str
     ) -> dict[str, Any]:
         request = self._service.events().patch(
-            calendarId=calendar_id, eventId=event_id, body=dict(body), sendUpdates=send_updates
+            calendarId=calendar_id,
+            eventId=event_id,
+            body=dict(body),
+            sendUpdates=send_updates,
+            conferenceDataVersion=1 if "conferenceData" in body else 0,
         )
         result: dict[str, Any] = self._execute("patch", request)
+        return result
+
+    def move(
+        self, calendar_id: str, event_id: str, destination: str, *, send_updates: str
+    ) -> dict[str, Any]:
+        """Moves the event (same id) to another calendar."""
+        request = self._service.events().move(
+            calendarId=calendar_id,
+            eventId=event_id,
+            destination=destination,
+            sendUpdates=send_updates,
+        )
+        result: dict[str, Any] = self._execute("move", request)
+        return result
+
+    def list_events(
+        self, calendar_id: str, params: Mapping[str, Any], *, limit: int | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Every page up to `limit` items (all, if None); the sync token of the last page."""
+        items: list[dict[str, Any]] = []
+        page_token: str | None = None
+        while True:
+            size = MAX_PAGE if limit is None else max(1, min(MAX_PAGE, limit - len(items)))
+            request = self._service.events().list(
+                calendarId=calendar_id, maxResults=size, pageToken=page_token, **params
+            )
+            page = self._execute("list", request)
+            items += page.get("items", [])
+            page_token = page.get("nextPageToken")
+            # An empty page may still carry a nextPageToken: keep following it.
+            if not page_token:
+                return items, page.get("nextSyncToken")
+            if limit is not None and len(items) >= limit:
+                return items[:limit], None
+
+    def calendars(self) -> list[dict[str, Any]]:
+        """The account's calendar list, every page."""
+        entries: list[dict[str, Any]] = []
+        page_token: str | None = None
+        while True:
+            request = self._service.calendarList().list(maxResults=250, pageToken=page_token)
+            page = self._execute("calendar_list", request)
+            entries += page.get("items", [])
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                return entries
+
+    def create_calendar(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        request = self._service.calendars().insert(body=dict(body))
+        result: dict[str, Any] = self._execute("calendar_insert", request)
+        return result
+
+    def share(self, calendar_id: str, email: str, role: str) -> dict[str, Any]:
+        """Gives `email` a role on the calendar (replacing its earlier rule); Google tells them."""
+        request = self._service.acl().insert(
+            calendarId=calendar_id,
+            body={"role": role, "scope": {"type": "user", "value": email}},
+            sendNotifications=True,
+        )
+        result: dict[str, Any] = self._execute("acl_insert", request)
         return result
 
     def cancel(self, calendar_id: str, event_id: str, *, send_updates: str) -> None:

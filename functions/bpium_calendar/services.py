@@ -28,6 +28,7 @@ from .sync import CatalogSchemaCache, MeetingSync
 
 if TYPE_CHECKING:
     from .gcalendar import CalendarClient
+    from .scenarios import Scenarios
     from .tokens import TokenRefresher
 
 T = TypeVar("T")
@@ -92,6 +93,15 @@ class Services:
             return CalendarClient(credentials, self.settings.google_calendar_endpoint)
 
         return self._once("calendar", build)
+
+    @property
+    def scenarios(self) -> Scenarios:
+        def build() -> Scenarios:
+            from .scenarios import Scenarios
+
+            return Scenarios(self.settings, self.calendar)
+
+        return self._once("scenarios", build)
 
     @property
     def token_refresher(self) -> TokenRefresher:

@@ -71,6 +71,7 @@ class Settings:
     time_zone: str = "Europe/Moscow"
     default_duration_minutes: int = 60
     default_reminders: tuple[Reminder, ...] = ()
+    reminder_method: str = "popup"
     send_updates: str = "all"
     token_refresh_margin_minutes: int = 40
     reconcile_lookback_days: int = 1
@@ -108,6 +109,7 @@ class Settings:
             time_zone=reader.zone("TIME_ZONE", "Europe/Moscow"),
             default_duration_minutes=reader.integer("DEFAULT_DURATION_MINUTES", 60, low=1),
             default_reminders=reader.reminders("DEFAULT_REMINDERS"),
+            reminder_method=reader.choice("REMINDER_METHOD", REMINDER_METHODS, "popup"),
             send_updates=reader.choice("SEND_UPDATES", SEND_UPDATES_VALUES, "all"),
             token_refresh_margin_minutes=reader.integer("TOKEN_REFRESH_MARGIN_MINUTES", 40, low=0),
             reconcile_lookback_days=reader.integer("RECONCILE_LOOKBACK_DAYS", 1, low=0),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -13,8 +12,10 @@ from .domain import (
     CatalogSchema,
     EmployeeRef,
     MappingOptions,
+    Meeting,
     Webhook,
     attendees,
+    calendar_of,
     event_body,
     event_id_for,
     is_event_id,
@@ -44,6 +45,12 @@ class CalendarPort(Protocol):
     ) -> dict[str, Any]: ...
 
     def cancel(self, calendar_id: str, event_id: str, *, send_updates: str) -> None: ...
+
+    def move(
+        self, calendar_id: str, event_id: str, destination: str, *, send_updates: str
+    ) -> dict[str, Any]: ...
+
+    def calendars(self) -> list[dict[str, Any]]: ...
 
     def find_by_record(
         self, calendar_id: str, catalog_id: str, record_id: str
@@ -119,6 +126,7 @@ class MeetingSync:
             time_zone=settings.time_zone,
             default_duration_minutes=settings.default_duration_minutes,
             default_reminders=settings.default_reminders,
+            reminder_method=settings.reminder_method,
             employees_catalog=settings.employees_catalog,
         )
 
@@ -137,9 +145,22 @@ class MeetingSync:
             if reason:
                 log.info("webhook_ignored", reason=reason, **webhook.log_fields())
                 return SyncResult("ignored", reason=reason)
-        return self.upsert(webhook.catalog_id, webhook.record_id, webhook.full_values())
+        previous = None
+        if webhook.event == "record.updated" and self.settings.fields.calendar:
+            previous = calendar_of(webhook.prev_values, self.settings.fields.calendar)
+            previous = previous or self.settings.calendar_id
+        return self.upsert(
+            webhook.catalog_id, webhook.record_id, webhook.full_values(), previous_calendar=previous
+        )
 
-    def upsert(self, catalog_id: str, record_id: str, values: Mapping[str, Any]) -> SyncResult:
+    def upsert(
+        self,
+        catalog_id: str,
+        record_id: str,
+        values: Mapping[str, Any],
+        *,
+        previous_calendar: str | None = None,
+    ) -> SyncResult:
         """Makes the record's event match its values and writes the event id back."""
         meeting = meeting_from_values(
             catalog_id, record_id, values, self.schema.get(), self.options
@@ -158,7 +179,7 @@ class MeetingSync:
                 dropped=list(people.dropped),
             )
         body = event_body(meeting, people.emails, self.settings.time_zone)
-        calendar_id = self.settings.calendar_id
+        calendar_id = meeting.calendar_id or self.settings.calendar_id
         derived = event_id_for(catalog_id, record_id)
         stored = meeting.stored_event_id
         if stored and not is_event_id(stored):
@@ -169,72 +190,121 @@ class MeetingSync:
                 stored=stored[:100],
             )
             stored = None
-        action, event_id = self._write(calendar_id, stored, derived, body)
-        if meeting.stored_event_id != event_id:
-            self._write_back(catalog_id, record_id, event_id)
+        if previous_calendar and previous_calendar != calendar_id:
+            self._move(previous_calendar, stored or derived, calendar_id)
+        action, event = self._write(calendar_id, stored, derived, body)
+        self._write_back(meeting, event)
         log.info(
             "event_upserted",
             action=action,
-            event_id=event_id,
+            event_id=event["id"],
             calendar_id=calendar_id,
             catalog_id=catalog_id,
             record_id=record_id,
             attendees=len(people.emails),
+            reminders=len(meeting.reminders),
+            meet=meeting.meet,
         )
-        return SyncResult(action, event_id, calendar_id, dropped_attendees=people.dropped)
+        return SyncResult(action, event["id"], calendar_id, dropped_attendees=people.dropped)
+
+    def _move(self, source: str, event_id: str, destination: str) -> None:
+        """The meeting's calendar field changed: its event follows, keeping its id."""
+        try:
+            self.calendar.move(
+                source, event_id, destination, send_updates=self.settings.send_updates
+            )
+            log.info("event_moved", event_id=event_id, source=source, destination=destination)
+        except (NotFound, Gone):
+            log.warning("event_to_move_missing", event_id=event_id, source=source)
 
     def _write(
         self, calendar_id: str, stored: str | None, derived: str, body: Mapping[str, Any]
-    ) -> tuple[str, str]:
+    ) -> tuple[str, dict[str, Any]]:
         send = self.settings.send_updates
         if stored:
             # The record already names its event (ours, or one the old BPMN scenario made).
             try:
-                self.calendar.patch(calendar_id, stored, body, send_updates=send)
-                return "updated", stored
+                return "updated", self.calendar.patch(calendar_id, stored, body, send_updates=send)
             except (NotFound, Gone):
                 log.warning("stored_event_missing", event_id=stored, calendar_id=calendar_id)
         try:
-            self.calendar.insert(calendar_id, {**body, "id": derived}, send_updates=send)
-            return "created", derived
+            return "created", self.calendar.insert(
+                calendar_id, {**body, "id": derived}, send_updates=send
+            )
         except Conflict:
             # It exists (a retry, a duplicate webhook, or a cancelled event): patch revives it.
-            self.calendar.patch(calendar_id, derived, body, send_updates=send)
-            return "updated", derived
+            return "updated", self.calendar.patch(calendar_id, derived, body, send_updates=send)
 
-    def _write_back(self, catalog_id: str, record_id: str, event_id: str) -> None:
+    def _write_back(self, meeting: Meeting, event: Mapping[str, Any]) -> None:
+        """Writes the event id (and link) into the record, unless it already holds them."""
+        fields = self.settings.fields
+        values: dict[str, Any] = {}
+        if meeting.stored_event_id != event["id"]:
+            values[fields.event_id] = event["id"]
+        link = event.get("htmlLink")
+        if fields.link and link and meeting.stored_link != link:
+            values[fields.link] = link
+        if not values:
+            return
         try:
-            self.bpium.patch_record(
-                catalog_id, record_id, {self.settings.fields.event_id: event_id}
-            )
+            self.bpium.patch_record(meeting.catalog_id, meeting.record_id, values)
         except NotFound:
-            log.warning("write_back_record_gone", catalog_id=catalog_id, record_id=record_id)
+            log.warning(
+                "write_back_record_gone",
+                catalog_id=meeting.catalog_id,
+                record_id=meeting.record_id,
+            )
+
+    def _other_calendars(self) -> list[str]:
+        """When meetings can name their calendar: every other calendar we may write to."""
+        if not self.settings.fields.calendar:
+            return []
+        default = self.settings.calendar_id
+        return [
+            entry["id"]
+            for entry in self.calendar.calendars()
+            if entry.get("accessRole") in ("owner", "writer")
+            and entry["id"] != default
+            and not (default == "primary" and entry.get("primary"))
+        ]
+
+    def _cancel_in(self, calendar_id: str, event_id: str) -> bool:
+        """True when the event is (now, or already) cancelled there; False if it is absent."""
+        try:
+            self.calendar.cancel(calendar_id, event_id, send_updates=self.settings.send_updates)
+        except Gone:
+            return True  # already cancelled: a duplicate delivery
+        except NotFound:
+            return False
+        return True
 
     def cancel(self, webhook: Webhook) -> SyncResult:
-        """Cancels the record's event: ours by id, or one found by our marks (legacy id)."""
-        calendar_id = self.settings.calendar_id
-        send = self.settings.send_updates
+        """Cancels the record's event: ours by id, one found by our marks (a legacy id), or
+        ours in another calendar the meeting named."""
         derived = event_id_for(webhook.catalog_id, webhook.record_id)
-        try:
-            self.calendar.cancel(calendar_id, derived, send_updates=send)
-            cancelled = [derived]
-        except Gone:
-            cancelled = [derived]  # already cancelled: a duplicate delivery
-        except NotFound:
-            found = self.calendar.find_by_record(calendar_id, webhook.catalog_id, webhook.record_id)
-            cancelled = []
+        default = self.settings.calendar_id
+        cancelled: tuple[str, list[str]] | None = None
+        if self._cancel_in(default, derived):
+            cancelled = default, [derived]
+        else:
+            found = self.calendar.find_by_record(default, webhook.catalog_id, webhook.record_id)
             for event in found:
-                with suppress(NotFound, Gone):  # gone meanwhile: nothing left to cancel
-                    self.calendar.cancel(calendar_id, event["id"], send_updates=send)
-                cancelled.append(event["id"])
-        if not cancelled:
+                self._cancel_in(default, event["id"])
+            if found:
+                cancelled = default, [event["id"] for event in found]
+            else:
+                elsewhere = (c for c in self._other_calendars() if self._cancel_in(c, derived))
+                calendar_id = next(elsewhere, None)
+                cancelled = (calendar_id, [derived]) if calendar_id else None
+        if cancelled is None:
             log.info("webhook_ignored", reason="no_event", **webhook.log_fields())
-            return SyncResult("ignored", calendar_id=calendar_id, reason="no_event")
+            return SyncResult("ignored", calendar_id=default, reason="no_event")
+        calendar_id, event_ids = cancelled
         log.info(
             "event_cancelled",
-            event_ids=cancelled,
+            event_ids=event_ids,
             calendar_id=calendar_id,
             catalog_id=webhook.catalog_id,
             record_id=webhook.record_id,
         )
-        return SyncResult("cancelled", cancelled[0], calendar_id)
+        return SyncResult("cancelled", event_ids[0], calendar_id)

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from . import log
 from .domain import parse_webhook
 from .errors import AppError, BadRequest, PayloadTooLarge, Unauthorized
 from .retry import deadline_in
-from .secret_store import BPIUM_WEBHOOK_SECRET
+from .secret_store import API_KEY, BPIUM_WEBHOOK_SECRET
 
 if TYPE_CHECKING:
     from .services import Services
@@ -101,6 +102,51 @@ def verify_signature(body: bytes, signature: str | None, secret: str) -> None:
         raise Unauthorized("malformed signature", code="signature_invalid") from exc
     if not hmac.compare_digest(expected, given):
         raise Unauthorized("signature does not match the body", code="signature_invalid")
+
+
+def verify_api_key(request: flask.Request, key: str) -> None:
+    """The scenario's key, as `X-Api-Key` or `Authorization: Bearer`, compared in constant time."""
+    given = request.headers.get("X-Api-Key", "").strip()
+    if not given:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" else ""
+    if not given:
+        raise Unauthorized(
+            "send the API key as X-Api-Key or Authorization: Bearer", code="api_key_missing"
+        )
+    if not hmac.compare_digest(given.encode("utf-8"), key.encode("utf-8")):
+        raise Unauthorized("the API key is not valid", code="api_key_invalid")
+
+
+def request_params(request: flask.Request, body: bytes) -> dict[str, Any]:
+    """Query-string parameters, overridden by those of a JSON object body."""
+    params: dict[str, Any] = dict(request.args.items())
+    if body.strip():
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"body is not valid JSON: {exc}", code="invalid_json") from exc
+        if not isinstance(data, dict):
+            raise BadRequest("the JSON body must be an object of parameters", field="body")
+        params.update(data)
+    return params
+
+
+Action = Callable[["Services", dict[str, Any]], dict[str, Any]]
+
+
+def scenario_call(
+    name: str, request: flask.Request, services: Callable[[], Services], action: Action
+) -> flask.Response:
+    """A Bpium scenario's «Веб-запрос»: API key, then parameters, then the use case."""
+
+    def handle() -> tuple[int, dict[str, Any]]:
+        body = read_body(request)
+        ready = services()
+        verify_api_key(request, ready.secrets.get(API_KEY))
+        return 200, action(ready, request_params(request, body))
+
+    return endpoint(name, request, handle)
 
 
 def meeting_webhook(
