@@ -2,36 +2,43 @@
 
 Speaks the real wire format, so google-api-python-client and google-auth run unmodified
 against it, and checks what Google checks: bearer tokens and their scopes, query parameters
-and the `Event` schema from the discovery document googleapiclient ships, event id rules,
-time ranges, reminder limits, patch semantics, paging and sync tokens.
+and the `Event`, `Calendar`, `CalendarListEntry` and `AclRule` schemas of the discovery
+document googleapiclient ships, event id rules, time ranges, reminder limits, recurrence
+rules, patch semantics, access levels, paging and sync tokens.
 
 - `GET  /o/oauth2/auth`                            authorization endpoint (`google_oauth`)
 - `POST /token`                                    refresh_token and authorization_code grants
+- `/calendar/v3/calendars`                         calendars.insert (POST)
+- `/calendar/v3/calendars/{calendarId}`            calendars get, patch, update, delete;
+                                                   `.../clear` (POST)
+- `/calendar/v3/calendars/{calendarId}/acl[/{ruleId}]`     acl list, insert, get, patch,
+                                                   update, delete
+- `/calendar/v3/users/me/calendarList[/{calendarId}]`      calendarList list, insert, get,
+                                                   patch, update, delete
 - `/calendar/v3/calendars/{calendarId}/events`     events.list (GET), events.insert (POST)
-- `/calendar/v3/calendars/{calendarId}/events/{eventId}`  get, patch, update (PUT), delete
+- `/calendar/v3/calendars/{calendarId}/events/{eventId}`  get, patch, update (PUT), delete;
+                                                   `.../move` (POST), `.../instances` (GET)
 - `POST /batch/calendar/v3`                        multipart/mixed batch of the calls above
 - `/_sandbox/...`                                  admin routes, see `_install_admin` and
                                                    `OAuthServer.install`
 
-This module holds the Calendar API and `GoogleStandIn`, the facade over both parts; the
-OAuth server is `sandbox.google_oauth`, the discovery-document checks `sandbox.google_schema`.
+This module holds `GoogleStandIn`, the facade over the parts: event writes
+(`google_events`), event reads and recurring instances (`google_listing`,
+`google_recurrence`), calendars, calendar list and ACLs (`google_calendars`), shared state
+(`google_store`), the OAuth server (`google_oauth`) and the discovery-document checks
+(`google_schema`).
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import email.message
 import email.parser
 import json
-import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from datetime import time as dtime
 from http import HTTPStatus
 from typing import Any
 
@@ -39,13 +46,12 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from sandbox import common
+from sandbox.google_calendars import CalendarsApi
+from sandbox.google_events import EventWrites
+from sandbox.google_listing import EventReads
 from sandbox.google_oauth import CONSENT_ANSWERS, OAuthError, OAuthServer
-from sandbox.google_schema import (
-    STANDARD_PARAMS,
-    discovery_document,
-    parse_query,
-    validate_schema,
-)
+from sandbox.google_schema import discovery_document, validate_schema
+from sandbox.google_store import API_PREFIX, ROLE_RANK, drop_nulls, merge_patch
 from sandbox.google_wire import (
     JSON_TYPE,
     ApiError,
@@ -56,8 +62,6 @@ from sandbox.google_wire import (
     need,
     parse_date,
     parse_date_time,
-    random_token,
-    rfc3339_millis,
 )
 
 __all__ = [
@@ -72,98 +76,12 @@ __all__ = [
     "validate_schema",
 ]
 
-API_PREFIX = "/calendar/v3"
 BATCH_PATH = "/batch/calendar/v3"
-EVENT_ID_RE = re.compile(r"^[a-v0-9]{5,1024}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-DEFAULT_MAX_RESULTS = 250
-MAX_RESULTS_LIMIT = 2500
-MAX_REMINDERS = 5
-MAX_REMINDER_MINUTES = 40320
 MAX_BATCH_CALLS = 1000
-REMINDER_METHODS = ("popup", "email")
-EVENT_STATUSES = ("confirmed", "tentative", "cancelled")
-RESPONSE_STATUSES = ("needsAction", "declined", "tentative", "accepted")
-# Output-only fields a client may echo back (e.g. after a get); accepted and ignored.
-READ_ONLY_FIELDS = frozenset(
-    {"kind", "etag", "htmlLink", "created", "updated", "creator", "organizer", "hangoutLink"}
-)
-# A syncToken may not be combined with these (Events: list reference).
-SYNC_EXCLUDED_PARAMS = (
-    "timeMin", "timeMax", "q", "orderBy", "privateExtendedProperty",
-    "sharedExtendedProperty", "iCalUID", "updatedMin",
-)  # fmt: skip
+PRIMARY_TIME_ZONE = "UTC"
 
 
-# ---------------------------------------------------------------------------- patch
-
-
-def _drop_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_nulls(v) for v in value]
-    return value
-
-
-def merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """Google's patch: objects merge recursively, arrays and scalars replace, null clears."""
-    merged = copy.deepcopy(stored)
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_patch(merged[key], value)
-        else:
-            merged[key] = _drop_nulls(copy.deepcopy(value))
-    return merged
-
-
-# ---------------------------------------------------------------------------- state
-
-
-@dataclass
-class _StoredEvent:
-    body: dict[str, Any]
-    order: int  # insertion order: stable paging
-    rev: int  # revision of the last change: sync tokens
-    updated_at: float
-    start_ts: float
-    end_ts: float
-
-
-@dataclass
-class _Calendar:
-    id: str
-    summary: str
-    time_zone: str
-    events: dict[str, _StoredEvent] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _PageState:
-    calendar_id: str
-    query: tuple[tuple[str, tuple[str, ...]], ...]
-    after: tuple[float, ...]  # sort key of the last item already returned
-    snapshot_rev: int  # revision when the first page was served
-
-
-@dataclass
-class _SyncState:
-    calendar_id: str
-    rev: int
-    issued_at: float
-    expired: bool = False
-
-
-def _new_event_id() -> str:
-    return base64.b32hexencode(secrets.token_bytes(16)).decode().rstrip("=").lower()
-
-
-# ---------------------------------------------------------------------------- the stand-in
-
-
-class GoogleStandIn:
+class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
     """Google Calendar v3 + Google's OAuth server in one Flask app.
 
     Calendar state sits behind one lock; the OAuth part (`self.oauth`, an `OAuthServer`)
@@ -188,18 +106,18 @@ class GoogleStandIn:
         self.clock = clock
         self.account_email = account_email
         self.recorder = common.Recorder()
-        self.notifications: list[dict[str, Any]] = []
+        self.notifications = []
         self.oauth = OAuthServer(self)
         self._lock = threading.RLock()
-        self._calendars: dict[str, _Calendar] = {}
-        self._pages: dict[str, _PageState] = {}
-        self._syncs: dict[str, _SyncState] = {}
+        self._calendars = {}
+        self._pages = {}
+        self._syncs = {}
         self._rev = 0
         self._order = 0
         document = discovery_document()
-        self._schemas: dict[str, Any] = document["schemas"]
-        self._methods: dict[str, Any] = document["resources"]["events"]["methods"]
-        self.add_calendar(account_email, summary=account_email)
+        self._schemas = document["schemas"]
+        self._resources = document["resources"]
+        self.add_calendar(account_email, summary=account_email, time_zone=PRIMARY_TIME_ZONE)
 
         self.app = Flask(__name__)
         common.install_sandbox_routes(self.app, self.recorder)
@@ -252,18 +170,63 @@ class GoogleStandIn:
 
     # ------------------------------------------------------------------ public API: Calendar
 
-    def add_calendar(self, calendar_id: str, summary: str = "", time_zone: str = "UTC") -> None:
+    def add_calendar(
+        self,
+        calendar_id: str,
+        summary: str = "",
+        time_zone: str = "UTC",
+        access_role: str = "owner",
+    ) -> None:
+        """A calendar on the account's list; nothing when it exists.
+
+        `access_role` is the account's access: "owner" (an owner ACL rule), "writer",
+        "reader" or "freeBusyReader" (a calendar someone else shared).
+        """
         if find_zone(time_zone) is None:
             raise ValueError(f"unknown time zone {time_zone!r}")
+        if ROLE_RANK.get(access_role, 0) < ROLE_RANK["freeBusyReader"]:
+            raise ValueError(f"unknown access role {access_role!r}")
         with self._lock:
-            if calendar_id not in self._calendars:
-                self._calendars[calendar_id] = _Calendar(calendar_id, summary, time_zone)
+            existing = self._calendars.get(calendar_id)
+            if existing is None or existing.deleted:
+                self._new_calendar(calendar_id, summary, time_zone, access_role)
 
-    def events(self, calendar_id: str = "primary") -> list[dict[str, Any]]:
-        """Every stored event of the calendar, cancelled ones included, in insertion order."""
+    def calendars(self) -> list[dict[str, Any]]:
+        """The account's calendar list (hidden entries included), primary first."""
+        with self._lock:
+            listed = [c for c in self._calendars.values() if c.listed and not c.deleted]
+            listed.sort(key=lambda c: (not self._is_primary(c), c.order))
+            return copy.deepcopy([self._entry_resource(c) for c in listed])
+
+    def acl(self, calendar_id: str) -> list[dict[str, Any]]:
+        """The live rules of a calendar's ACL, oldest first; [] for an unknown calendar."""
         with self._lock:
             calendar = self._calendars.get(self._resolve(calendar_id))
-            if calendar is None:
+            if calendar is None or calendar.deleted:
+                return []
+            rules = sorted(calendar.acl.values(), key=lambda rule: rule.order)
+            return [rule.resource() for rule in rules if not rule.deleted]
+
+    def add_event(
+        self, calendar_id: str, body: dict[str, Any], *, conference_data_version: int = 1
+    ) -> dict[str, Any]:
+        """Stores an event as events.insert would (same checks; raises `ApiError` where the
+        API answers an error), without an HTTP call, a call-log entry or a notification."""
+        validate_schema(body, {"$ref": "Event"}, "event", self._schemas)
+        params = {"conferenceDataVersion": conference_data_version}
+        with self._lock:
+            calendar = self._calendar(calendar_id, "writer")
+            stored = self._create_event(calendar, drop_nulls(body), params)
+            return copy.deepcopy(stored.body)
+
+    def events(self, calendar_id: str = "primary") -> list[dict[str, Any]]:
+        """Every stored event of the calendar, cancelled ones included, in insertion order.
+
+        A recurring event is its master (with `recurrence`), not its instances.
+        """
+        with self._lock:
+            calendar = self._calendars.get(self._resolve(calendar_id))
+            if calendar is None or calendar.deleted:
                 return []
             return [copy.deepcopy(e.body) for e in calendar.events.values()]
 
@@ -280,14 +243,17 @@ class GoogleStandIn:
                 state.expired = True
 
     def reset(self) -> None:
-        """Drops events, notifications, calls and faults; clients, tokens, calendars stay.
+        """Back to a fresh account: only the primary calendar (as new: no events, the owner
+        rule, default list settings); notifications, calls and faults dropped. OAuth clients
+        and tokens stay.
 
-        Sync tokens issued before the reset expire (the calendar they describe is gone). A
-        denied consent is a fault too: `consent` goes back to "approve".
+        Calendars of `add_calendar` go too (add them again). Sync tokens issued before the
+        reset expire (what they describe is gone). A denied consent is a fault too: `consent`
+        goes back to "approve".
         """
         with self._lock:
-            for calendar in self._calendars.values():
-                calendar.events.clear()
+            self._calendars.clear()
+            self._new_calendar(self.account_email, self.account_email, PRIMARY_TIME_ZONE)
             self.notifications.clear()
             self._pages.clear()
             for state in self._syncs.values():
@@ -296,25 +262,47 @@ class GoogleStandIn:
         self.recorder.reset_calls()
         self.recorder.clear_faults()
 
-    def _authorize(self, method: str) -> None:
-        """Bearer token issued here, unexpired by `clock`, with a scope the method accepts."""
-        self.oauth.check_bearer(
-            request.headers.get("Authorization", ""), self._methods[method].get("scopes", [])
-        )
-
-    # ------------------------------------------------------------------ Calendar API
+    # ------------------------------------------------------------------ routes
 
     def _install_api(self, app: Flask) -> None:
         app.register_error_handler(ApiError, lambda exc: exc.response())
         app.register_error_handler(HTTPException, self._http_exception)
-        base = API_PREFIX + "/calendars/<calendar_id>/events"
-        app.add_url_rule(base, "events_list", self._list, methods=["GET"])
-        app.add_url_rule(base, "events_insert", self._insert, methods=["POST"])
-        one = base + "/<event_id>"
-        app.add_url_rule(one, "events_get", self._get, methods=["GET"])
-        app.add_url_rule(one, "events_patch", self._patch, methods=["PATCH"])
-        app.add_url_rule(one, "events_update", self._update, methods=["PUT"])
-        app.add_url_rule(one, "events_delete", self._delete, methods=["DELETE"])
+        calendars = API_PREFIX + "/calendars"
+        one = calendars + "/<calendar_id>"
+        events = one + "/events"
+        event = events + "/<event_id>"
+        entries = API_PREFIX + "/users/me/calendarList"
+        entry = entries + "/<calendar_id>"
+        routes: list[tuple[str, str, Callable[..., Response], str]] = [
+            (calendars, "calendars_insert", self._calendars_insert, "POST"),
+            (one, "calendars_get", self._calendars_get, "GET"),
+            (one, "calendars_patch", self._calendars_patch, "PATCH"),
+            (one, "calendars_update", self._calendars_update, "PUT"),
+            (one, "calendars_delete", self._calendars_delete, "DELETE"),
+            (one + "/clear", "calendars_clear", self._calendars_clear, "POST"),
+            (one + "/acl", "acl_list", self._acl_list, "GET"),
+            (one + "/acl", "acl_insert", self._acl_insert, "POST"),
+            (one + "/acl/<rule_id>", "acl_get", self._acl_get, "GET"),
+            (one + "/acl/<rule_id>", "acl_patch", self._acl_patch, "PATCH"),
+            (one + "/acl/<rule_id>", "acl_update", self._acl_update, "PUT"),
+            (one + "/acl/<rule_id>", "acl_delete", self._acl_delete, "DELETE"),
+            (entries, "calendar_list_list", self._calendar_list_list, "GET"),
+            (entries, "calendar_list_insert", self._calendar_list_insert, "POST"),
+            (entry, "calendar_list_get", self._calendar_list_get, "GET"),
+            (entry, "calendar_list_patch", self._calendar_list_patch, "PATCH"),
+            (entry, "calendar_list_update", self._calendar_list_update, "PUT"),
+            (entry, "calendar_list_delete", self._calendar_list_delete, "DELETE"),
+            (events, "events_list", self._list, "GET"),
+            (events, "events_insert", self._insert, "POST"),
+            (event, "events_get", self._get, "GET"),
+            (event, "events_patch", self._patch, "PATCH"),
+            (event, "events_update", self._update, "PUT"),
+            (event, "events_delete", self._delete, "DELETE"),
+            (event + "/move", "events_move", self._move, "POST"),
+            (event + "/instances", "events_instances", self._instances, "GET"),
+        ]  # fmt: skip
+        for rule, endpoint, view, method in routes:
+            app.add_url_rule(rule, endpoint, view, methods=[method])
 
     @staticmethod
     def _http_exception(exc: HTTPException) -> Response:
@@ -325,453 +313,6 @@ class GoogleStandIn:
         except ValueError:
             message = "Error"
         return ApiError(code, reason, message).response()
-
-    def _resolve(self, calendar_id: str) -> str:
-        return self.account_email if calendar_id == "primary" else calendar_id
-
-    def _calendar(self, calendar_id: str) -> _Calendar:
-        calendar = self._calendars.get(self._resolve(calendar_id))
-        if calendar is None:
-            raise ApiError(404, "notFound", "Not Found")
-        return calendar
-
-    def _stored(self, calendar: _Calendar, event_id: str) -> _StoredEvent:
-        stored = calendar.events.get(event_id)
-        if stored is None:
-            raise ApiError(404, "notFound", "Not Found")
-        return stored
-
-    def _query(self, method: str) -> dict[str, Any]:
-        """Query parameters checked against the method's discovery entry, parsed."""
-        return parse_query(self._methods[method], request.args)
-
-    def _body(self) -> dict[str, Any]:
-        raw = request.get_data()
-        if not raw.strip():
-            return {}
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise ApiError(400, "parseError", "Parse Error") from None
-        if not isinstance(body, dict):
-            raise bad("Invalid JSON payload received. Expected an object at 'event'.")
-        validate_schema(body, {"$ref": "Event"}, "event", self._schemas)
-        return body
-
-    def _check_if_match(self, stored: _StoredEvent) -> None:
-        expected = request.headers.get("If-Match")
-        if expected and expected not in ("*", stored.body.get("etag")):
-            raise ApiError(412, "conditionNotMet", "Precondition Failed", location="If-Match")
-
-    def _render(self, body: dict[str, Any], max_attendees: int | None) -> dict[str, Any]:
-        out = copy.deepcopy(body)
-        attendees = out.get("attendees")
-        if max_attendees is not None and attendees and len(attendees) > max_attendees:
-            out["attendees"] = attendees[:max_attendees]
-            out["attendeesOmitted"] = True
-        return out
-
-    def _notify(
-        self, calendar: _Calendar, event_id: str, action: str, params: dict[str, Any]
-    ) -> None:
-        self.notifications.append(
-            {
-                "calendarId": calendar.id,
-                "eventId": event_id,
-                "action": action,
-                "sendUpdates": params.get("sendUpdates"),
-            }
-        )
-
-    # -- writes
-
-    def _insert(self, calendar_id: str) -> Response:
-        self._authorize("insert")
-        params = self._query("insert")
-        body = _drop_nulls(self._body())
-        event_id = body.get("id")
-        if event_id is not None and not EVENT_ID_RE.match(event_id):
-            raise bad("Invalid resource id value.")
-        with self._lock:
-            calendar = self._calendar(calendar_id)
-            event_id = event_id or _new_event_id()
-            content = {k: v for k, v in body.items() if k not in READ_ONLY_FIELDS | {"id"}}
-            if params.get("conferenceDataVersion", 0) < 1:
-                content.pop("conferenceData", None)
-            start_ts, end_ts = self._check_event(content, calendar)
-            if event_id in calendar.events:
-                raise ApiError(409, "duplicate", "The requested identifier already exists.")
-            now = self.clock()
-            organizer = self._organizer(calendar)
-            event: dict[str, Any] = {
-                "kind": "calendar#event",
-                "id": event_id,
-                "status": "confirmed",
-                "htmlLink": self._html_link(calendar, event_id),
-                "created": rfc3339_millis(now),
-                **content,
-                "creator": {"email": self.account_email, "self": True},
-                "organizer": organizer,
-                "iCalUID": content.get("iCalUID") or f"{event_id}@google.com",
-                "sequence": int(content.get("sequence", 0)),
-                "reminders": content.get("reminders", {"useDefault": True}),
-                "eventType": content.get("eventType", "default"),
-            }
-            self._normalize_attendees(event, None, organizer["email"])
-            self._order += 1
-            stored = _StoredEvent(event, self._order, 0, now, start_ts, end_ts)
-            self._touch(stored, now)
-            calendar.events[event_id] = stored
-            self._notify(calendar, event_id, "insert", params)
-            return json_response(self._render(event, params.get("maxAttendees")))
-
-    def _patch(self, calendar_id: str, event_id: str) -> Response:
-        self._authorize("patch")
-        params = self._query("patch")
-        body = self._body()
-        with self._lock:
-            calendar = self._calendar(calendar_id)
-            stored = self._stored(calendar, event_id)
-            self._check_if_match(stored)
-            patch = {k: v for k, v in body.items() if k not in READ_ONLY_FIELDS | {"id", "iCalUID"}}
-            if params.get("conferenceDataVersion", 0) < 1:
-                patch.pop("conferenceData", None)
-            merged = merge_patch(stored.body, patch)
-            self._rewrite(
-                calendar, stored, merged,
-                given_sequence=patch.get("sequence"), action="patch", params=params,
-            )  # fmt: skip
-            return json_response(self._render(stored.body, params.get("maxAttendees")))
-
-    def _update(self, calendar_id: str, event_id: str) -> Response:
-        self._authorize("update")
-        params = self._query("update")
-        body = _drop_nulls(self._body())
-        with self._lock:
-            calendar = self._calendar(calendar_id)
-            stored = self._stored(calendar, event_id)
-            self._check_if_match(stored)
-            old = stored.body
-            content = {
-                k: v for k, v in body.items() if k not in READ_ONLY_FIELDS | {"id", "iCalUID"}
-            }
-            if params.get("conferenceDataVersion", 0) < 1:
-                content.pop("conferenceData", None)
-            event = {
-                "kind": "calendar#event",
-                "id": old["id"],
-                "status": "confirmed",
-                "htmlLink": old["htmlLink"],
-                "created": old["created"],
-                **content,
-                "creator": old["creator"],
-                "organizer": old["organizer"],
-                "iCalUID": old["iCalUID"],
-                "sequence": old["sequence"],
-                "reminders": content.get("reminders", {"useDefault": True}),
-                "eventType": content.get("eventType", old.get("eventType", "default")),
-            }
-            self._rewrite(
-                calendar, stored, event,
-                given_sequence=content.get("sequence"), action="update", params=params,
-            )  # fmt: skip
-            return json_response(self._render(stored.body, params.get("maxAttendees")))
-
-    def _delete(self, calendar_id: str, event_id: str) -> Response:
-        self._authorize("delete")
-        params = self._query("delete")
-        with self._lock:
-            calendar = self._calendar(calendar_id)
-            stored = self._stored(calendar, event_id)
-            if stored.body.get("status") == "cancelled":
-                raise ApiError(410, "deleted", "Resource has been deleted")
-            self._check_if_match(stored)
-            stored.body["status"] = "cancelled"
-            self._touch(stored, self.clock())
-            self._notify(calendar, event_id, "delete", params)
-        return Response(status=204)
-
-    def _rewrite(
-        self,
-        calendar: _Calendar,
-        stored: _StoredEvent,
-        event: dict[str, Any],
-        *,
-        given_sequence: Any,
-        action: str,
-        params: dict[str, Any],
-    ) -> None:
-        """Checks and stores the new state of an existing event (patch and update)."""
-        old = stored.body
-        start_ts, end_ts = self._check_event(event, calendar)
-        sequence = int(old.get("sequence", 0))
-        if given_sequence is not None and int(given_sequence) < sequence:
-            raise bad(
-                "Invalid sequence value. The specified sequence number is below the current "
-                "sequence number of the resource."
-            )
-        if event.get("start") != old.get("start") or event.get("end") != old.get("end"):
-            sequence += 1
-        if given_sequence is not None:
-            sequence = max(sequence, int(given_sequence))
-        event["sequence"] = sequence
-        self._normalize_attendees(event, old, old["organizer"]["email"])
-        stored.body = event
-        stored.start_ts, stored.end_ts = start_ts, end_ts
-        self._touch(stored, self.clock())
-        self._notify(calendar, event["id"], action, params)
-
-    def _touch(self, stored: _StoredEvent, now: float) -> None:
-        self._rev += 1
-        stored.rev = self._rev
-        stored.updated_at = now
-        stored.body["updated"] = rfc3339_millis(now)
-        stored.body["etag"] = f'"{int(now * 1000) * 1000 + self._rev % 1000}"'
-
-    def _organizer(self, calendar: _Calendar) -> dict[str, Any]:
-        if calendar.id == self.account_email:
-            return {"email": self.account_email, "self": True}
-        return {"email": calendar.id, "displayName": calendar.summary, "self": True}
-
-    @staticmethod
-    def _html_link(calendar: _Calendar, event_id: str) -> str:
-        eid = base64.urlsafe_b64encode(f"{event_id} {calendar.id}".encode()).decode().rstrip("=")
-        return f"https://www.google.com/calendar/event?eid={eid}"
-
-    def _normalize_attendees(
-        self, event: dict[str, Any], old: dict[str, Any] | None, organizer_email: str
-    ) -> None:
-        """Default `responseStatus`; an attendee who stays keeps the answer already given."""
-        known = {
-            str(a.get("email", "")).lower(): a.get("responseStatus")
-            for a in (old or {}).get("attendees", [])
-        }
-        for attendee in event.get("attendees", []):
-            address = attendee["email"].lower()
-            if "responseStatus" not in attendee:
-                attendee["responseStatus"] = known.get(address) or "needsAction"
-            if address == organizer_email.lower():
-                attendee["organizer"] = True
-            if address == self.account_email.lower():
-                attendee["self"] = True
-
-    def _check_event(self, event: dict[str, Any], calendar: _Calendar) -> tuple[float, float]:
-        """What Google checks beyond the schema; returns the (start, end) instants."""
-        if event.get("status", "confirmed") not in EVENT_STATUSES:
-            raise bad("Invalid value for: status")
-        end = event.get("end")
-        if not end:
-            raise ApiError(400, "required", "Missing end time.")
-        start = event.get("start")
-        if not start:
-            raise ApiError(400, "required", "Missing start time.")
-        start_ts, start_all_day = self._instant(start, "start", calendar)
-        end_ts, end_all_day = self._instant(end, "end", calendar)
-        if start_all_day != end_all_day:
-            raise bad("Start and end times must either both be date or both be dateTime.")
-        if end_ts < start_ts or (start_all_day and end_ts == start_ts):
-            raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
-
-        reminders = event.get("reminders") or {}
-        overrides = reminders.get("overrides") or []
-        if reminders.get("useDefault") and overrides:
-            raise ApiError(
-                400, "cannotUseDefaultRemindersAndSpecifyOverride",
-                "Cannot specify both default reminders and overrides at the same time.",
-            )  # fmt: skip
-        if len(overrides) > MAX_REMINDERS:
-            raise ApiError(
-                400, "tooManyReminders", "The maximum number of override reminders is 5."
-            )
-        for override in overrides:
-            if "method" not in override:
-                raise ApiError(400, "required", "Missing reminder method.")
-            if override["method"] not in REMINDER_METHODS:
-                raise bad("Invalid reminder method.")
-            if "minutes" not in override:
-                raise ApiError(400, "required", "Missing reminder minutes.")
-            if not 0 <= int(override["minutes"]) <= MAX_REMINDER_MINUTES:
-                raise bad("Invalid reminder minutes value.")
-
-        for attendee in event.get("attendees") or []:
-            address = attendee.get("email")
-            if not address:
-                raise ApiError(400, "required", "Missing attendee email.")
-            if not EMAIL_RE.match(address):
-                raise bad("Invalid attendee email.")
-            if attendee.get("responseStatus", "needsAction") not in RESPONSE_STATUSES:
-                raise bad("Invalid attendee response status.")
-        return start_ts, end_ts
-
-    def _instant(self, when: dict[str, Any], which: str, calendar: _Calendar) -> tuple[float, bool]:
-        """Epoch seconds of an EventDateTime and whether it is all-day."""
-        has_date, has_time = "date" in when, "dateTime" in when
-        if not has_date and not has_time:
-            raise ApiError(400, "required", f"Missing {which} time.")
-        if has_date and has_time:
-            raise bad(f"Invalid {which} time.")
-        zone_name = when.get("timeZone")
-        zone = find_zone(zone_name) if zone_name else None
-        if zone_name and zone is None:
-            raise bad(f"Invalid time zone definition for {which} time.")
-        if has_date:
-            day = parse_date(when["date"])
-            if day is None:
-                raise bad(f"Invalid {which} time.")
-            local = zone or find_zone(calendar.time_zone) or UTC
-            return datetime.combine(day, dtime(0), tzinfo=local).timestamp(), True
-        moment = parse_date_time(when["dateTime"])
-        if moment is None:
-            raise bad(f"Invalid {which} time.")
-        if moment.tzinfo is None:
-            if zone is None:
-                raise ApiError(400, "required", f"Missing time zone definition for {which} time.")
-            moment = moment.replace(tzinfo=zone)
-        return moment.timestamp(), False
-
-    # -- reads
-
-    def _get(self, calendar_id: str, event_id: str) -> Response:
-        self._authorize("get")
-        params = self._query("get")
-        with self._lock:
-            stored = self._stored(self._calendar(calendar_id), event_id)
-            return json_response(self._render(stored.body, params.get("maxAttendees")))
-
-    def _list(self, calendar_id: str) -> Response:
-        self._authorize("list")
-        params = self._query("list")
-        max_results = params.get("maxResults", DEFAULT_MAX_RESULTS)
-        if max_results > MAX_RESULTS_LIMIT:
-            raise ApiError(
-                400, "invalid", f"Invalid value for parameter 'maxResults': {max_results}",
-                location="maxResults",
-            )  # fmt: skip
-        order_by = params.get("orderBy")
-        if order_by == "startTime" and not params.get("singleEvents"):
-            raise bad("The requested ordering is not available for the particular query.")
-        time_min, time_max = params.get("timeMin"), params.get("timeMax")
-        if time_min is not None and time_max is not None and time_max < time_min:
-            raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
-        private = self._property_filters(params.get("privateExtendedProperty", []))
-        shared = self._property_filters(params.get("sharedExtendedProperty", []))
-        query = tuple(
-            (name, tuple(request.args.getlist(name)))
-            for name in sorted(request.args)
-            if name not in ("pageToken", "maxResults") and name not in STANDARD_PARAMS
-        )
-        with self._lock:
-            calendar = self._calendar(calendar_id)
-            sync: _SyncState | None = None
-            if "syncToken" in params:
-                clashing = [name for name in SYNC_EXCLUDED_PARAMS if name in params]
-                if clashing:
-                    raise bad(f"Parameter {clashing[0]} cannot be used together with syncToken.")
-                sync = self._syncs.get(params["syncToken"])
-                if sync is None or sync.calendar_id != calendar.id:
-                    raise bad("Invalid sync token value.")
-                if sync.expired:
-                    raise ApiError(
-                        410, "fullSyncRequired",
-                        "Sync token is no longer valid, a full sync is required.",
-                    )  # fmt: skip
-            page: _PageState | None = None
-            if "pageToken" in params:
-                page = self._pages.get(params["pageToken"])
-                if page is None or page.calendar_id != calendar.id or page.query != query:
-                    raise bad("Invalid page token value.")
-            snapshot_rev = page.snapshot_rev if page else self._rev
-
-            include_deleted = bool(params.get("showDeleted")) or sync is not None
-            include_deleted = include_deleted or "updatedMin" in params
-            q = str(params.get("q", "")).lower()
-            matches: list[tuple[tuple[float, ...], _StoredEvent]] = []
-            for stored in calendar.events.values():
-                body = stored.body
-                if body.get("status") == "cancelled" and not include_deleted:
-                    continue
-                if sync is not None and stored.rev <= sync.rev:
-                    continue
-                if "updatedMin" in params and stored.updated_at < params["updatedMin"]:
-                    continue
-                if time_min is not None and stored.end_ts <= time_min:
-                    continue
-                if time_max is not None and stored.start_ts >= time_max:
-                    continue
-                if "iCalUID" in params and body.get("iCalUID") != params["iCalUID"]:
-                    continue
-                if q and q not in self._search_text(body):
-                    continue
-                properties = body.get("extendedProperties", {})
-                if not self._has_properties(properties.get("private", {}), private):
-                    continue
-                if not self._has_properties(properties.get("shared", {}), shared):
-                    continue
-                matches.append((self._sort_key(stored, order_by), stored))
-            matches.sort(key=lambda pair: pair[0])
-            if page is not None:
-                matches = [pair for pair in matches if pair[0] > page.after]
-            chosen = matches[:max_results]
-            now = self.clock()
-            result: dict[str, Any] = {
-                "kind": "calendar#events",
-                "etag": f'"p{int(now * 1000)}{self._rev}"',
-                "summary": calendar.summary,
-                "description": "",
-                "updated": rfc3339_millis(
-                    max((e.updated_at for e in calendar.events.values()), default=now)
-                ),
-                "timeZone": calendar.time_zone,
-                "accessRole": "owner",
-                "defaultReminders": [],
-                "items": [self._list_item(s, params.get("maxAttendees")) for _, s in chosen],
-            }
-            if len(matches) > max_results:
-                token = random_token()
-                self._pages[token] = _PageState(calendar.id, query, chosen[-1][0], snapshot_rev)
-                result["nextPageToken"] = token
-            else:
-                token = random_token()
-                self._syncs[token] = _SyncState(calendar.id, snapshot_rev, now)
-                result["nextSyncToken"] = token
-            return json_response(result)
-
-    def _list_item(self, stored: _StoredEvent, max_attendees: int | None) -> dict[str, Any]:
-        body = stored.body
-        if self.minimal_cancelled_in_list and body.get("status") == "cancelled":
-            keep = ("kind", "etag", "id", "status", "updated")
-            return {k: body[k] for k in keep if k in body}
-        return self._render(body, max_attendees)
-
-    @staticmethod
-    def _sort_key(stored: _StoredEvent, order_by: str | None) -> tuple[float, ...]:
-        if order_by == "startTime":
-            return (stored.start_ts, stored.order)
-        if order_by == "updated":
-            return (stored.updated_at, stored.order)
-        return (stored.order,)
-
-    @staticmethod
-    def _property_filters(values: list[str]) -> list[tuple[str, str]]:
-        filters = []
-        for value in values:
-            key, sep, wanted = value.partition("=")
-            if not sep or not key:
-                raise bad(f"Invalid extended property constraint: {json.dumps(value)}")
-            filters.append((key, wanted))
-        return filters
-
-    @staticmethod
-    def _has_properties(properties: dict[str, str], filters: list[tuple[str, str]]) -> bool:
-        # The reference says repeated constraints must all match.
-        return all(properties.get(key) == wanted for key, wanted in filters)
-
-    @staticmethod
-    def _search_text(body: dict[str, Any]) -> str:
-        parts = [str(body.get(name, "")) for name in ("summary", "description", "location")]
-        for attendee in body.get("attendees", []):
-            parts += [str(attendee.get("email", "")), str(attendee.get("displayName", ""))]
-        return "\n".join(parts).lower()
 
     # ------------------------------------------------------------------ batch
 
@@ -844,11 +385,24 @@ class GoogleStandIn:
             (calendar_id,) = need(data, "calendar_id")
             try:
                 self.add_calendar(
-                    calendar_id, data.get("summary", ""), data.get("time_zone", "UTC")
+                    calendar_id,
+                    data.get("summary", ""),
+                    data.get("time_zone", "UTC"),
+                    data.get("access_role", "owner"),
                 )
             except ValueError as exc:
                 raise bad(str(exc)) from None
             return done()
+
+        @app.get(prefix + "calendars")
+        def _calendars() -> Response:
+            return json_response({"items": self.calendars()})
+
+        @app.get(prefix + "calendars/<calendar_id>/acl")
+        def _acl(calendar_id: str) -> Response:
+            with self._lock:
+                self._calendar(calendar_id)
+                return json_response({"items": self.acl(calendar_id)})
 
         @app.get(prefix + "calendars/<calendar_id>/events")
         def _events(calendar_id: str) -> Response:

@@ -152,7 +152,7 @@ def parse_query(method: dict[str, Any], args: MultiDict[str, str]) -> dict[str, 
     Booleans and integers come back as such, `date-time` values as epoch seconds, repeated
     parameters as lists; standard parameters are checked (`alt`) and left out.
     """
-    spec: dict[str, Any] = method["parameters"]
+    spec: dict[str, Any] = method.get("parameters", {})
     parsed: dict[str, Any] = {}
     for name in args:
         values = args.getlist(name)
