@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from bpium_calendar import services
-from sandbox.stack import WEBHOOKS, Stack
+from sandbox.stack import API_KEY, ENTRY_POINTS, Stack
 from tests.conftest import MAIN, hook_body, sign
 
 
@@ -21,7 +21,7 @@ class Functions:
         self.stack = stack
         self.clients: dict[str, FlaskClient] = {
             name: functions_framework.create_app(target=name, source=MAIN).test_client()
-            for name in WEBHOOKS
+            for name in ENTRY_POINTS
         }
 
     def post(self, name: str, body: bytes, signature: str | None = None, **headers: str) -> Any:
@@ -49,6 +49,24 @@ class Functions:
 
     def deleted(self, record_id: str, **kwargs: Any) -> Any:
         return self.post("on_meeting_deleted", hook_body("record.deleted", record_id, **kwargs))
+
+    def scenario(
+        self,
+        name: str,
+        params: dict[str, Any] | None = None,
+        *,
+        method: str = "POST",
+        key: str | None = API_KEY,
+        header: str = "X-Api-Key",
+    ) -> Any:
+        """A Bpium scenario's «Веб-запрос»: JSON body (POST) or query string (GET)."""
+        headers = {}
+        if key is not None:
+            headers[header] = key if header == "X-Api-Key" else f"Bearer {key}"
+        client = self.clients[name]
+        if method == "GET":
+            return client.get("/", query_string=params or {}, headers=headers)
+        return client.post("/", json=params or {}, headers=headers)
 
     def calls(self) -> dict[str, int]:
         return {
