@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 import flask
 
@@ -119,16 +120,21 @@ def verify_api_key(request: flask.Request, key: str) -> None:
 
 
 def request_params(request: flask.Request, body: bytes) -> dict[str, Any]:
-    """Query-string parameters, overridden by those of a JSON object body."""
+    """Query-string parameters, overridden by those of the body: a JSON object, or form
+    fields (a «Веб-запрос» in «ключ/значение» mode sends those)."""
     params: dict[str, Any] = dict(request.args.items())
-    if body.strip():
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"body is not valid JSON: {exc}", code="invalid_json") from exc
-        if not isinstance(data, dict):
-            raise BadRequest("the JSON body must be an object of parameters", field="body")
-        params.update(data)
+    if not body.strip():
+        return params
+    if request.mimetype == "application/x-www-form-urlencoded":
+        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        return params
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}", code="invalid_json") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("the JSON body must be an object of parameters", field="body")
+    params.update(data)
     return params
 
 

@@ -216,3 +216,22 @@ def test_scenario_functions_answer_json_on_config_errors(
     answer = fns.scenario(name, {})
     assert answer.status_code == 500
     assert answer.get_json()["error"]["code"] == "config_invalid"
+
+
+def test_form_fields_from_a_key_value_web_request_work(fns: Functions) -> None:
+    add_events(fns, 2)
+    answer = fns.clients["list_events"].post(
+        "/",
+        data={"timeMin": "2026-12-01", "timeMax": "2026-12-02", "q": "Event 1"},
+        headers={"X-Api-Key": "local-api-key-0123456789"},
+    )
+    assert answer.status_code == 200, answer.get_json()
+    assert [e["summary"] for e in answer.get_json()["items"]] == ["Event 1"]
+
+
+def test_json_body_must_be_an_object(fns: Functions) -> None:
+    answer = fns.clients["create_calendar"].post(
+        "/", json=["summary"], headers={"X-Api-Key": "local-api-key-0123456789"}
+    )
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["field"] == "body"
