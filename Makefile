@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+TERRAFORM ?= terraform
+TF := $(TERRAFORM) -chdir=infra
 
-.PHONY: run test demo authorize lint typecheck unit integration e2e clean
+.PHONY: run test demo authorize secrets doctor package plan deploy checkov lint typecheck unit integration e2e clean
 
 $(STAMP): requirements-dev.txt functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +17,12 @@ $(STAMP): requirements-dev.txt functions/requirements.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
 
 ## Start the stand-ins and serve every function on http://127.0.0.1:8080/<entry_point>.
 run: $(STAMP)
@@ -28,25 +38,61 @@ authorize: $(STAMP)
 	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.authorize \
 		$(if $(CLIENT_FILE),--client-file "$(CLIENT_FILE)") $(if $(NO_BROWSER),--no-browser)
 
+## Put the Bpium secrets into the backend the environment names, at hidden prompts. ONLY=api-key
+secrets: $(STAMP)
+	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.put_secrets $(if $(ONLY),--only $(ONLY))
+
+## Check a deployment's settings, secrets, Google and Bpium (FIELDS=1: propose BPIUM_FIELDS;
+## LOCAL=1: the settings of a running `make run`).
+doctor: $(STAMP)
+	$(if $(LOCAL),set -a && . ./.sandbox/local.env && set +a &&) \
+	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.doctor $(if $(FIELDS),fields)
+
+## The exact zip Terraform uploads, in .build/functions.zip.
+package: $(STAMP)
+	$(BIN)/python infra/package.py
+
+define need_terraform
+	@command -v $(TERRAFORM) >/dev/null 2>&1 || { echo "Terraform is not installed: see https://developer.hashicorp.com/terraform/install (1.6 or newer), then run this again."; exit 1; }
+	@test -f infra/terraform.tfvars || { echo "infra/terraform.tfvars is missing: copy infra/terraform.tfvars.example and fill it in."; exit 1; }
+endef
+
+## terraform init + plan (needs Terraform and infra/terraform.tfvars).
+plan: package
+	$(need_terraform)
+	$(TF) init -input=false
+	$(TF) plan -input=false -out=tfplan
+
+## Apply the plan `make plan` saved (or plan and apply when there is none).
+deploy: package
+	$(need_terraform)
+	$(TF) init -input=false
+	@if [ -f infra/tfplan ]; then $(TF) apply -input=false tfplan && rm -f infra/tfplan; else $(TF) apply -input=false; fi
+	$(TF) output
+
+## Static security checks of infra/ (offline).
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov --directory infra --framework terraform --quiet --compact --skip-download
+
 lint: $(STAMP)
-	$(BIN)/ruff check functions sandbox tests
-	$(BIN)/ruff format --check functions sandbox tests
+	$(BIN)/ruff check functions sandbox tests infra
+	$(BIN)/ruff format --check functions sandbox tests infra
 
 typecheck: $(STAMP)
 	$(BIN)/mypy functions
 
 ## Lint, type-check, then every test with branch coverage of functions/ (>= 90%).
-test: lint typecheck
+test: lint typecheck checkov
 	$(BIN)/pytest --cov --cov-report=term
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 integration: $(STAMP)
-	$(BIN)/pytest tests/integration tests/sandbox
+	$(BIN)/pytest tests/integration tests/sandbox tests/infra
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) $(CHECKOV_VENV) .build .pytest_cache .mypy_cache .ruff_cache .coverage

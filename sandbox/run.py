@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 MAIN = str(Path(__file__).resolve().parent.parent / "functions" / "main.py")
+ENV_FILE = Path(__file__).resolve().parent.parent / ".sandbox" / "local.env"
 
 
 def functions_app() -> WSGIApplication:
@@ -69,6 +71,7 @@ def banner(stack: Stack, base: str) -> str:
         f"  API key for scenarios  {API_KEY}",
         "",
         "refresh_tokens runs every 30 minutes, as Cloud Scheduler would run it.",
+        "`make doctor LOCAL=1` checks this setup as it would a deployment.",
         "Try it: in another terminal run `make demo` — it creates, changes and deletes a",
         "meeting in the Bpium stand-in and shows the calendar event after each step.",
         "Ctrl-C stops everything.",
@@ -96,6 +99,9 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # our JSON log lines stay readable
     stack = start_stack(PORTS["google"], PORTS["bpium"], PORTS["secrets"])
     os.environ.update(stack.env)
+    # For `make doctor LOCAL=1` and other tools in another terminal.
+    ENV_FILE.parent.mkdir(exist_ok=True)
+    ENV_FILE.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in stack.env.items()))
     base = f"http://127.0.0.1:{args.port}"
     stack.subscribe({name: f"{base}/{name}" for name in ENTRY_POINTS})
     server = make_server("127.0.0.1", args.port, functions_app(), threaded=True)

@@ -167,7 +167,8 @@ def _mapped_errors(name: str) -> Iterator[None]:
     # FailedPrecondition: both mean an operator must fix the secret.
     except (gexc.NotFound, gexc.PermissionDenied, gexc.FailedPrecondition, gexc.BadRequest) as exc:
         raise ConfigError(
-            f"secret {name} cannot be read: {type(exc).__name__}", code="secret_missing"
+            f"secret {name} is missing or not accessible: {type(exc).__name__}",
+            code="secret_missing",
         ) from exc
     except (gexc.TooManyRequests, gexc.ServerError, gexc.RetryError) as exc:
         raise UpstreamUnavailable(f"Secret Manager unavailable for {name}") from exc

@@ -1,0 +1,111 @@
+# One service account per role, each granted only what that role needs.
+
+resource "google_service_account" "webhooks" {
+  account_id   = "${local.name}-webhooks"
+  display_name = "Bpium calendar: webhook and scenario functions"
+  description  = "Runs on_meeting_*, list_events and create_calendar."
+}
+
+resource "google_service_account" "jobs" {
+  account_id   = "${local.name}-jobs"
+  display_name = "Bpium calendar: scheduled jobs"
+  description  = "Runs refresh_tokens and reconcile."
+}
+
+resource "google_service_account" "scheduler" {
+  account_id   = "${local.name}-scheduler"
+  display_name = "Bpium calendar: Cloud Scheduler invoker"
+  description  = "The identity in the OIDC tokens Cloud Scheduler sends to the jobs."
+}
+
+resource "google_service_account" "build" {
+  account_id   = "${local.name}-build"
+  display_name = "Bpium calendar: function builds"
+  description  = "Cloud Build builds the functions' images as this account."
+}
+
+locals {
+  runtime_accounts = {
+    webhooks = google_service_account.webhooks.email
+    jobs     = google_service_account.jobs.email
+  }
+
+  # Who may read which secret (roles/secretmanager.secretAccessor on that secret only):
+  # - bpium-credentials: webhooks read employees' e-mails and write the event id back;
+  # - bpium-webhook-secret: webhooks verify X-Hook-Signature on every delivery;
+  # - api-key: list_events and create_calendar (webhooks account) check the scenario's key;
+  # - google-oauth-client: webhooks refresh in memory if the job fails, jobs on schedule;
+  # - google-oauth-token: webhooks call Calendar with it, jobs renew it.
+  secret_readers = {
+    "bpium-credentials"    = ["webhooks"]
+    "bpium-webhook-secret" = ["webhooks"]
+    "api-key"              = ["webhooks"]
+    "google-oauth-client"  = ["webhooks", "jobs"]
+    "google-oauth-token"   = ["webhooks", "jobs"]
+  }
+  secret_reader_grants = merge([
+    for secret, readers in local.secret_readers : {
+      for reader in readers : "${secret}/${reader}" => { secret = secret, account = local.runtime_accounts[reader] }
+    }
+  ]...)
+}
+
+resource "google_secret_manager_secret_iam_member" "reader" {
+  for_each  = local.secret_reader_grants
+  secret_id = google_secret_manager_secret.secret[each.value.secret].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${each.value.account}"
+}
+
+# refresh_tokens adds a token version on each renewal and destroys the old ones, on this
+# secret only (Version Manager: add, list, disable, destroy; reading stays with Accessor).
+resource "google_secret_manager_secret_iam_member" "token_version_manager" {
+  secret_id = google_secret_manager_secret.secret["google-oauth-token"].id
+  role      = "roles/secretmanager.secretVersionManager"
+  member    = "serviceAccount:${google_service_account.jobs.email}"
+}
+
+# Bpium calls the webhook and scenario functions without Google credentials: Cloud Run must
+# let anyone invoke them. The functions refuse whatever is not signed with the webhook's
+# secret string or does not carry the API key.
+resource "google_cloud_run_service_iam_member" "public_invoker" {
+  for_each = { for name, spec in local.functions : name => spec if spec.public }
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.function[each.key].name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+  # checkov:skip=CKV_GCP_102: Bpium's webhooks and «Веб-запрос» cannot send Google credentials; each public function authenticates every request itself (HMAC signature or API key).
+}
+
+# Cloud Scheduler calls the jobs with an OIDC token of this account: the only invoker.
+resource "google_cloud_run_service_iam_member" "scheduler_invoker" {
+  for_each = local.jobs
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.function[each.key].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
+# The build account writes its build logs...
+resource "google_project_iam_member" "build_logs" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# ...pushes the built image to Artifact Registry (the gcf-artifacts repository the
+# platform creates on first deploy, so the grant cannot name it in advance)...
+resource "google_project_iam_member" "build_images" {
+  project = var.project_id
+  role    = "roles/artifactregistry.writer"
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# ...and reads the source zip, from this bucket only.
+resource "google_storage_bucket_iam_member" "build_source" {
+  bucket = google_storage_bucket.source.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.build.email}"
+}

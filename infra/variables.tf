@@ -1,0 +1,263 @@
+variable "project_id" {
+  description = "Google Cloud project that runs the functions and holds the secrets."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a Google Cloud project id (6-30 lowercase letters, digits, hyphens)."
+  }
+}
+
+variable "region" {
+  description = "Region of the functions, the scheduler jobs and the source bucket."
+  type        = string
+  default     = "europe-west3"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
+    error_message = "region must be a Google Cloud region such as europe-west3."
+  }
+}
+
+variable "source_zip" {
+  description = "The zip `make package` builds from functions/ (its MD5 names the uploaded object)."
+  type        = string
+  default     = "../.build/functions.zip"
+}
+
+variable "bpium_url" {
+  description = "The company's Bpium address, e.g. https://acme.bpium.ru (the code adds /api/v1)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://[^/]+$", trimsuffix(var.bpium_url, "/")))
+    error_message = "bpium_url must be https://<host>, without a path."
+  }
+}
+
+variable "bpium_meetings_catalog" {
+  description = "Catalog id of «Встречи» (Meetings)."
+  type        = string
+
+  validation {
+    condition     = length(trimspace(var.bpium_meetings_catalog)) > 0
+    error_message = "bpium_meetings_catalog is required."
+  }
+}
+
+variable "bpium_fields" {
+  description = "Role → field id of the Meetings catalog (`make doctor fields` proposes it)."
+  type        = map(string)
+
+  validation {
+    condition = alltrue([
+      for role in ["title", "start", "end", "agenda", "employees", "guests", "event_id"] :
+      contains(keys(var.bpium_fields), role)
+    ])
+    error_message = "bpium_fields needs the roles title, start, end, agenda, employees, guests and event_id."
+  }
+
+  validation {
+    condition = alltrue([
+      for role in keys(var.bpium_fields) :
+      contains(["title", "start", "end", "agenda", "employees", "guests", "event_id", "location", "reminders", "calendar", "meet", "link"], role)
+    ])
+    error_message = "bpium_fields has an unknown role; known: title, start, end, agenda, employees, guests, event_id, location, reminders, calendar, meet, link."
+  }
+}
+
+variable "bpium_employees_catalog" {
+  description = "Catalog holding the employees' e-mails."
+  type        = string
+  default     = "$users"
+}
+
+variable "bpium_employee_email_field" {
+  description = "Field with the e-mail in the employees' catalog."
+  type        = string
+  default     = "$email"
+}
+
+variable "google_calendar_id" {
+  description = "Calendar for meetings that name none."
+  type        = string
+  default     = "primary"
+}
+
+variable "time_zone" {
+  description = "IANA time zone of the events (and of the scheduler jobs)."
+  type        = string
+  default     = "Europe/Moscow"
+
+  validation {
+    condition     = can(regex("^[A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}$", var.time_zone))
+    error_message = "time_zone must be an IANA zone such as Europe/Moscow."
+  }
+}
+
+variable "default_duration_minutes" {
+  description = "Length of a meeting that has no end."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.default_duration_minutes >= 1 && var.default_duration_minutes <= 1440
+    error_message = "default_duration_minutes must be 1-1440."
+  }
+}
+
+variable "default_reminders" {
+  description = "Reminders of meetings without their own, e.g. popup:10,email:1440; empty = the calendar's defaults."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.default_reminders == "" || can(regex("^(popup|email):[0-9]{1,5}(,(popup|email):[0-9]{1,5}){0,4}$", replace(var.default_reminders, " ", "")))
+    error_message = "default_reminders must be up to 5 of method:minutes, method popup or email."
+  }
+}
+
+variable "reminder_method" {
+  description = "How the minutes of a meeting's reminders field remind: popup or email."
+  type        = string
+  default     = "popup"
+
+  validation {
+    condition     = contains(["popup", "email"], var.reminder_method)
+    error_message = "reminder_method must be popup or email."
+  }
+}
+
+variable "send_updates" {
+  description = "Whom Google e-mails on every write: all, externalOnly or none."
+  type        = string
+  default     = "all"
+
+  validation {
+    condition     = contains(["all", "externalOnly", "none"], var.send_updates)
+    error_message = "send_updates must be all, externalOnly or none."
+  }
+}
+
+variable "token_refresh_margin_minutes" {
+  description = "refresh_tokens renews a token that expires within this; must exceed the schedule's interval."
+  type        = number
+  default     = 40
+
+  validation {
+    condition     = var.token_refresh_margin_minutes >= 10 && var.token_refresh_margin_minutes <= 55
+    error_message = "token_refresh_margin_minutes must be 10-55 (Google's tokens live 60 minutes)."
+  }
+}
+
+variable "reconcile_lookback_days" {
+  description = "How far back reconcile checks meetings."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.reconcile_lookback_days >= 0 && var.reconcile_lookback_days <= 366
+    error_message = "reconcile_lookback_days must be 0-366."
+  }
+}
+
+variable "reconcile_lookahead_days" {
+  description = "How far ahead reconcile checks meetings."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.reconcile_lookahead_days >= 1 && var.reconcile_lookahead_days <= 730
+    error_message = "reconcile_lookahead_days must be 1-730."
+  }
+}
+
+variable "log_level" {
+  description = "DEBUG, INFO, WARNING, ERROR or CRITICAL."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL."
+  }
+}
+
+variable "refresh_schedule" {
+  description = "Cron schedule of refresh_tokens (in time_zone); keep it shorter than the refresh margin."
+  type        = string
+  default     = "*/30 * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.refresh_schedule))) == 5
+    error_message = "refresh_schedule must be a five-field cron expression."
+  }
+}
+
+variable "reconcile_schedule" {
+  description = "Cron schedule of reconcile (in time_zone)."
+  type        = string
+  default     = "15 * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.reconcile_schedule))) == 5
+    error_message = "reconcile_schedule must be a five-field cron expression."
+  }
+}
+
+variable "memory" {
+  description = "Memory of each function instance."
+  type        = string
+  default     = "512Mi"
+
+  validation {
+    condition     = contains(["256Mi", "512Mi", "1Gi", "2Gi"], var.memory)
+    error_message = "memory must be 256Mi, 512Mi, 1Gi or 2Gi."
+  }
+}
+
+variable "min_instances" {
+  description = "Instances kept warm per function (0 = scale to zero, cheapest)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.min_instances >= 0 && var.min_instances <= 5
+    error_message = "min_instances must be 0-5."
+  }
+}
+
+variable "max_instances" {
+  description = "Upper bound of instances per function (bounds cost and Bpium's rate limit)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_instances >= 1 && var.max_instances <= 100
+    error_message = "max_instances must be 1-100."
+  }
+}
+
+variable "functions" {
+  description = "Which functions to deploy (all by default)."
+  type        = set(string)
+  default     = ["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "refresh_tokens"]
+
+  validation {
+    condition = alltrue([
+      for name in var.functions :
+      contains(["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "refresh_tokens"], name)
+    ])
+    error_message = "functions may list on_meeting_created, on_meeting_updated, on_meeting_deleted, list_events, create_calendar, refresh_tokens."
+  }
+}
+
+variable "alert_email" {
+  description = "Where alerts go: a revoked Google token, failing refreshes, failing webhooks."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[^@ ]+@[^@ ]+\\.[^@ ]+$", var.alert_email))
+    error_message = "alert_email must be an e-mail address."
+  }
+}

@@ -1,0 +1,235 @@
+"""infra/ parses, and agrees with the code; each check fails when one side alone changes."""
+
+from __future__ import annotations
+
+import copy
+import glob
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import hcl2
+import pytest
+
+from tests.infra import agreement
+from tests.infra.agreement import ROOT
+
+MAIN = (ROOT / "functions" / "main.py").read_text()
+SETTINGS = (ROOT / "functions" / "bpium_calendar" / "settings.py").read_text()
+SECRET_STORE = (ROOT / "functions" / "bpium_calendar" / "secret_store.py").read_text()
+
+
+@pytest.fixture(scope="module")
+def infra() -> dict:
+    return agreement.load()
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(str(ROOT / "infra" / "*.tf"))))
+def test_every_terraform_file_parses(path: str) -> None:
+    with open(path, encoding="utf-8") as handle:
+        assert hcl2.load(handle)
+
+
+def test_the_real_infra_and_code_agree(infra: dict) -> None:
+    problems = (
+        agreement.check_entry_points(infra, MAIN)
+        + agreement.check_environment(infra, SETTINGS)
+        + agreement.check_secrets(infra, SECRET_STORE)
+        + agreement.check_public(infra)
+    )
+    assert problems == []
+
+
+def test_entry_points_are_read_from_main() -> None:
+    assert agreement.entry_points(MAIN) == set(agreement.SECRETS_OF)
+
+
+def test_an_entry_point_added_only_to_main_fails(infra: dict) -> None:
+    source = MAIN + "\n\n@functions_framework.http\ndef reconcile(request):\n    return None\n"
+    assert agreement.check_entry_points(infra, source) == [
+        "reconcile: an entry point of main.py that Terraform does not deploy",
+        "reconcile: not deployed by default (variable functions)",
+    ]
+
+
+def test_a_function_added_only_to_terraform_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["sync_all"] = {"public": False, "runs_as": "jobs"}
+    assert agreement.check_entry_points(changed, MAIN) == [
+        "sync_all: deployed by Terraform but not an entry point of main.py"
+    ]
+
+
+def test_a_wrong_entry_point_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["resource"]["google_cloudfunctions2_function"]["function"]["build_config"][0][
+        "entry_point"
+    ] = "main"
+    assert agreement.check_entry_points(changed, MAIN) == [
+        "function function: entry_point must be each.key"
+    ]
+
+
+def test_a_variable_terraform_sets_that_settings_do_not_know_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["environment"]["CALENDAR_COLOUR"] = "blue"
+    assert agreement.check_environment(changed, SETTINGS) == [
+        "CALENDAR_COLOUR: set by Terraform but unknown to the settings"
+    ]
+
+
+def test_a_required_variable_terraform_does_not_set_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    del changed["locals"]["environment"]["BPIUM_FIELDS"]
+    assert agreement.check_environment(changed, SETTINGS) == [
+        "BPIUM_FIELDS: required by the settings but not set by Terraform"
+    ]
+
+
+def test_a_new_required_setting_fails_until_terraform_sets_it(infra: dict) -> None:
+    source = SETTINGS.replace(
+        'reader.text("BPIUM_MEETINGS_CATALOG"',
+        'reader.text("BPIUM_SPACE", required=True) or reader.text("BPIUM_MEETINGS_CATALOG"',
+    )
+    assert agreement.check_environment(infra, source) == [
+        "BPIUM_SPACE: required by the settings but not set by Terraform"
+    ]
+
+
+def test_settings_variables_are_found() -> None:
+    known, required = agreement.settings_variables(SETTINGS)
+    assert {"BPIUM_URL", "SEND_UPDATES", "REMINDER_METHOD", "SECRET_MANAGER_ENDPOINT"} <= known
+    assert required == {"BPIUM_URL", "BPIUM_MEETINGS_CATALOG", "BPIUM_FIELDS", "GCP_PROJECT"}
+
+
+def test_a_secret_read_only_by_the_code_fails(infra: dict) -> None:
+    source = SECRET_STORE + '\nSLACK_TOKEN = "slack-token"  # noqa: S105\n'
+    problems = agreement.check_secrets(infra, source)
+    assert "secret slack-token: read by the code but has no container" in problems
+
+
+def test_a_secret_container_the_code_never_reads_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["secrets"]["old-password"] = "unused"
+    assert agreement.check_secrets(changed, SECRET_STORE) == [
+        "secret old-password: a container the code never reads"
+    ]
+
+
+def test_a_grant_to_an_account_that_does_not_need_it_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["secret_readers"]["bpium-webhook-secret"].append("jobs")
+    assert agreement.check_secrets(changed, SECRET_STORE) == [
+        "secret bpium-webhook-secret: account jobs has access it does not need"
+    ]
+
+
+def test_a_missing_grant_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["secret_readers"]["google-oauth-token"] = ["webhooks"]
+    assert agreement.check_secrets(changed, SECRET_STORE) == [
+        "secret google-oauth-token: account jobs needs access but has none"
+    ]
+
+
+def test_moving_a_function_to_another_account_needs_its_grants(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["refresh_tokens"]["runs_as"] = "webhooks"
+    assert agreement.check_secrets(changed, SECRET_STORE) == [
+        "secret google-oauth-client: account jobs has access it does not need",
+        "secret google-oauth-token: account jobs has access it does not need",
+    ]
+
+
+def test_a_broader_secret_role_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["resource"]["google_secret_manager_secret_iam_member"]["reader"]["role"] = (
+        "roles/secretmanager.admin"
+    )
+    assert agreement.check_secrets(changed, SECRET_STORE) == [
+        "secret readers must get roles/secretmanager.secretAccessor and nothing more"
+    ]
+
+
+def test_making_the_token_job_public_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["refresh_tokens"]["public"] = True
+    assert agreement.check_public(changed) == ["refresh_tokens: public but should need IAM"]
+
+
+def test_an_unconditional_public_grant_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["resource"]["google_cloud_run_service_iam_member"]["scheduler_invoker"]["member"] = (
+        "allUsers"
+    )
+    assert agreement.check_public(changed) == [
+        "invoker grant scheduler_invoker: grants allUsers beyond the public functions"
+    ]
+
+
+def test_a_public_bucket_or_secret_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["resource"]["google_storage_bucket_iam_member"]["build_source"]["member"] = "allUsers"
+    assert agreement.check_public(changed) == ["only Cloud Run invoker grants may name allUsers"]
+
+
+def test_every_iam_grant_is_commented_with_why() -> None:
+    text = (ROOT / "infra" / "iam.tf").read_text()
+    blocks = text.split("\nresource ")
+    for block in blocks[1:]:
+        if '"google_service_account"' in block.split("{")[0]:
+            continue
+        preceding = blocks[blocks.index(block) - 1].rstrip().splitlines()[-1]
+        assert preceding.lstrip().startswith("#") or "local.secret_reader_grants" in block, block[
+            :80
+        ]
+
+
+def test_no_secret_value_is_in_terraform() -> None:
+    text = "\n".join(Path(p).read_text() for p in glob.glob(str(ROOT / "infra" / "*.tf")))
+    assert "google_secret_manager_secret_version" not in text
+    assert "secret_data" not in text
+
+
+def test_package_is_deterministic_and_holds_only_the_code(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "infra"))
+    try:
+        import package
+    finally:
+        sys.path.remove(str(ROOT / "infra"))
+    first = package.build(tmp_path / "a.zip")
+    second = package.build(tmp_path / "b.zip")
+    assert first == second
+    names = zipfile.ZipFile(tmp_path / "a.zip").namelist()
+    assert "main.py" in names
+    assert "requirements.txt" in names
+    assert "bpium_calendar/web.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "tests" in n]
+
+
+def test_make_package_prints_the_object_name() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "infra" / "package.py"),
+            "--output",
+            str(ROOT / ".build" / "test-functions.zip"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "uploaded as functions-" in result.stdout
+    (ROOT / ".build" / "test-functions.zip").unlink()
+
+
+def test_outputs_give_what_bpium_needs(infra: dict) -> None:
+    outputs = infra["output"]
+    assert {"function_urls", "bpium_webhooks", "bpium_web_requests", "secrets_to_fill"} <= set(
+        outputs
+    )
+    webhooks = json.dumps(outputs["bpium_webhooks"])
+    for key in ("catalog", "event", "url", "secret_string", "tracked_fields"):
+        assert key in webhooks
