@@ -62,7 +62,7 @@ resource "google_cloudfunctions2_function" "function" {
     service_account_email            = local.runtime_accounts[each.value.runs_as]
     # Bpium and Cloud Scheduler call from outside any VPC; IAM and the functions' own
     # checks (signature, API key, OIDC) decide who gets in.
-    ingress_settings               = "ALLOW_ALL"
+    ingress_settings = "ALLOW_ALL"
     # checkov:skip=CKV_GCP_124: Bpium (a SaaS outside Google Cloud) and Cloud Scheduler must reach the functions; who gets in is decided by IAM for the jobs and by the signature or API key for the rest.
     all_traffic_on_latest_revision = true
     environment_variables          = local.environment

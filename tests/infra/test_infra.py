@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import glob
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -233,3 +234,16 @@ def test_outputs_give_what_bpium_needs(infra: dict) -> None:
     webhooks = json.dumps(outputs["bpium_webhooks"])
     for key in ("catalog", "event", "url", "secret_string", "tracked_fields"):
         assert key in webhooks
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="Terraform is not installed here")
+def test_terraform_fmt_leaves_infra_unchanged() -> None:
+    """What the users' CI runs first; needs no provider, so it runs wherever Terraform is."""
+    result = subprocess.run(
+        ["terraform", "-chdir=infra", "fmt", "-check", "-recursive", "-diff"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
