@@ -9,7 +9,9 @@ routes every stand-in answers:
                                  "count": int (default 1), "delay": seconds (default 0),
                                  "body": json|null, "headers": {..}|null}
   The next `count` matching requests wait `delay` seconds and then, when `status` is set,
-  answer it (with `body`, default a Google-style error) instead of being handled.
+  answer it (with `body`, default a Google-style error) instead of being handled. With
+  `"rate": 0.2` only a seeded-random fifth of the matching requests is hit; with
+  `"drop": true` the connection is closed with no answer at all.
 - `DELETE /_sandbox/faults`     -> clear faults
 
 Admin routes are neither logged nor subject to faults.
@@ -17,13 +19,16 @@ Admin routes are neither logged nor subject to faults.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, abort, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 ADMIN_PREFIX = "/_sandbox/"
@@ -54,15 +59,20 @@ class Fault:
     delay: float
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    # A share of matching requests (0 < rate <= 1) is hit, drawn from a seeded generator.
+    rate: float = 1.0
+    # Close the connection without any answer (a dropped connection), instead of `status`.
+    drop: bool = False
 
 
 class Recorder:
     """Call log and fault queue of one stand-in; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 20261130) -> None:
         self._lock = threading.Lock()
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
+        self._random = random.Random(seed)
 
     def record(self, call: Call) -> None:
         with self._lock:
@@ -89,6 +99,8 @@ class Recorder:
             for fault in self.faults:
                 if fault.method not in (None, method) or not fault.path.search(path):
                     continue
+                if fault.rate < 1.0 and self._random.random() >= fault.rate:
+                    return None
                 fault.count -= 1
                 if fault.count <= 0:
                     self.faults.remove(fault)
@@ -103,6 +115,15 @@ class Recorder:
             for c in self.snapshot()
             if (method is None or c.method == method) and pattern.search(c.path)
         )
+
+
+def _drop_connection() -> None:
+    """Shuts the client's socket: it sees the connection reset, with no answer at all."""
+    sock = request.environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    abort(500)  # whatever werkzeug tries to write next goes nowhere
 
 
 def default_fault_body(status: int) -> dict[str, Any]:
@@ -137,6 +158,8 @@ def install_sandbox_routes(app: Flask, recorder: Recorder) -> None:
             return None
         if fault.delay:
             time.sleep(fault.delay)
+        if fault.drop:
+            _drop_connection()
         if not fault.status:
             return None
         body = fault.body if fault.body is not None else default_fault_body(fault.status)
@@ -174,6 +197,8 @@ def install_sandbox_routes(app: Flask, recorder: Recorder) -> None:
                 delay=float(spec.get("delay", 0)),
                 body=spec.get("body"),
                 headers=dict(spec.get("headers") or {}),
+                rate=float(spec.get("rate", 1.0)),
+                drop=bool(spec.get("drop", False)),
             )
         )
         return jsonify({})
