@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import requests
@@ -15,6 +18,49 @@ from .retry import remaining, with_retries
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
 PAGE_SIZE = 100
+IDS_PER_REQUEST = 100  # keeps the query string short
+RATE_WINDOW = 30.0  # Bpium counts requests per account per 30 s
+
+
+class RateLimiter:
+    """At most `limit` requests per sliding window in this instance (0: no limit).
+
+    Bpium answers 429 beyond 100 requests per 30 s per account; bulk work (reconcile,
+    backfill) waits for a free slot instead of provoking it. A wait that would outlast the
+    request's deadline fails at once, retryable.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window: float = RATE_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self.sleep = sleep
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        if self.limit <= 0:
+            return
+        while True:
+            with self._lock:
+                now = self.clock()
+                while self._sent and now - self._sent[0] >= self.window:
+                    self._sent.popleft()
+                if len(self._sent) < self.limit:
+                    self._sent.append(now)
+                    return
+                wait = self.window - (now - self._sent[0])
+            if wait >= remaining() - 1.0:
+                raise UpstreamUnavailable(
+                    "Bpium's request budget is used up for now", code="bpium_rate_limited"
+                )
+            self.sleep(wait)
 
 
 class BpiumClient:
@@ -25,15 +71,18 @@ class BpiumClient:
         api_url: str,
         credentials: Callable[[], tuple[str, str]],
         session: requests.Session | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self._credentials = credentials
         self._session = session or requests.Session()
+        self._limiter = limiter or RateLimiter(0)
 
     # -- the HTTP edge -------------------------------------------------------------------
 
     def _send(self, method: str, path: str, *, basic: bool, **kwargs: Any) -> requests.Response:
         auth = self._credentials() if basic else None
+        self._limiter.acquire()
         # Leave time to answer: a read never outlives the request's deadline.
         read_timeout = max(1.0, min(READ_TIMEOUT, remaining() - 2.0))
         try:
@@ -120,16 +169,33 @@ class BpiumClient:
 
     def employee_emails(self, refs: Sequence[EmployeeRef], email_field: str) -> list[str]:
         """E-mails of the referenced records: one request per catalog (usually one in all)."""
+        found = self.emails_by_ref(refs, email_field)
+        return [email for ref in refs for email in found.get(ref, ())]
+
+    def emails_by_ref(
+        self, refs: Iterable[EmployeeRef], email_field: str
+    ) -> dict[EmployeeRef, tuple[str, ...]]:
+        """E-mails of many referenced records, a hundred ids a request per catalog."""
         by_catalog: dict[str, list[str]] = {}
-        for ref in refs:
+        for ref in dict.fromkeys(refs):
             by_catalog.setdefault(ref.catalog_id, []).append(ref.record_id)
         found: dict[EmployeeRef, tuple[str, ...]] = {}
         for catalog_id, ids in by_catalog.items():
-            for record in self.list_records(catalog_id, ids=ids, fields=[email_field]):
-                values = record.get("values") or {}
-                ref = EmployeeRef(catalog_id, str(record.get("id")))
-                found[ref] = emails_in(values.get(email_field))
-        return [email for ref in refs for email in found.get(ref, ())]
+            for start in range(0, len(ids), IDS_PER_REQUEST):
+                chunk = ids[start : start + IDS_PER_REQUEST]
+                for record in self.list_records(catalog_id, ids=chunk, fields=[email_field]):
+                    values = record.get("values") or {}
+                    ref = EmployeeRef(catalog_id, str(record.get("id")))
+                    found[ref] = emails_in(values.get(email_field))
+        return found
+
+    def records_by_id(self, catalog_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The records that still exist among `ids`, a hundred a request."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), IDS_PER_REQUEST):
+            for record in self.list_records(catalog_id, ids=ids[start : start + IDS_PER_REQUEST]):
+                found[str(record.get("id"))] = record
+        return found
 
 
 def _retry_after(response: requests.Response) -> float:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from . import log
-from .bpium import BpiumClient
+from .bpium import BpiumClient, RateLimiter
 from .errors import ConfigError
 from .secret_store import (
     BPIUM_CREDENTIALS,
@@ -79,9 +79,11 @@ class Services:
 
     @property
     def bpium(self) -> BpiumClient:
-        return self._once(
-            "bpium", lambda: BpiumClient(self.settings.bpium_api_url, self._bpium_login)
-        )
+        def build() -> BpiumClient:
+            limiter = RateLimiter(self.settings.bpium_rate_limit)
+            return BpiumClient(self.settings.bpium_api_url, self._bpium_login, limiter=limiter)
+
+        return self._once("bpium", build)
 
     @property
     def calendar(self) -> CalendarClient:

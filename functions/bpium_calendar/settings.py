@@ -67,6 +67,7 @@ class Settings:
     fields: FieldMap
     employees_catalog: str = "$users"
     employee_email_field: str = "$email"
+    bpium_rate_limit: int = 90
     calendar_id: str = "primary"
     time_zone: str = "Europe/Moscow"
     default_duration_minutes: int = 60
@@ -105,6 +106,7 @@ class Settings:
             fields=reader.field_map("BPIUM_FIELDS", required=require_bpium),
             employees_catalog=reader.text("BPIUM_EMPLOYEES_CATALOG") or "$users",
             employee_email_field=reader.text("BPIUM_EMPLOYEE_EMAIL_FIELD") or "$email",
+            bpium_rate_limit=reader.integer("BPIUM_RATE_LIMIT", 90, low=0),
             calendar_id=reader.text("GOOGLE_CALENDAR_ID") or "primary",
             time_zone=reader.zone("TIME_ZONE", "Europe/Moscow"),
             default_duration_minutes=reader.integer("DEFAULT_DURATION_MINUTES", 60, low=1),

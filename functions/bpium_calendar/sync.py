@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from . import log
 from .domain import (
@@ -33,6 +33,8 @@ class BpiumPort(Protocol):
     def patch_record(self, catalog_id: str, record_id: str, values: dict[str, Any]) -> None: ...
 
     def employee_emails(self, refs: Sequence[EmployeeRef], email_field: str) -> list[str]: ...
+
+    def get_record(self, catalog_id: str, record_id: str) -> dict[str, Any]: ...
 
 
 class CalendarPort(Protocol):
@@ -78,6 +80,56 @@ class SyncResult:
         return answer
 
 
+class _EventExists(Exception):
+    """Insert found the event there already (a signal inside this module, never raised out)."""
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Turn:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: int = 0
+    done: int = 0
+    present: int = 0
+
+
+class RecordGate:
+    """One sync per record at a time in this instance, skipping those already covered.
+
+    Each request takes a ticket on arrival. The one holding the record's lock notes how many
+    had arrived when it began; once it succeeds, every request with a ticket up to that
+    number is covered by it (it read the record after they arrived) and returns at once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._turns: dict[tuple[str, str], _Turn] = {}
+
+    def run(self, key: tuple[str, str], work: Callable[[], T]) -> T | None:
+        with self._lock:
+            turn = self._turns.setdefault(key, _Turn())
+            turn.arrived += 1
+            turn.present += 1
+            ticket = turn.arrived
+        try:
+            with turn.lock:
+                with self._lock:
+                    if turn.done >= ticket:
+                        return None
+                    began = turn.arrived
+                result = work()
+                with self._lock:
+                    turn.done = max(turn.done, began)
+                return result
+        finally:
+            with self._lock:
+                turn.present -= 1
+                if not turn.present:
+                    del self._turns[key]  # nobody waits: forget the record
+
+
 class CatalogSchemaCache:
     """The Meetings catalog's field config, read once per instance (one Bpium call)."""
 
@@ -121,6 +173,7 @@ class MeetingSync:
         self.bpium = bpium
         self.calendar = calendar
         self.schema = schema
+        self.gate = RecordGate()
         self.options = MappingOptions(
             fields=settings.fields,
             time_zone=settings.time_zone,
@@ -140,18 +193,54 @@ class MeetingSync:
             return SyncResult("ignored", reason="unexpected_event")
         if webhook.event == "record.deleted":
             return self.cancel(webhook)
-        if webhook.event == "record.updated":
-            reason = update_is_noop(webhook, self.settings.fields)
-            if reason:
-                log.info("webhook_ignored", reason=reason, **webhook.log_fields())
-                return SyncResult("ignored", reason=reason)
+        if webhook.event == "record.created":
+            return self._created(webhook)
+        reason = update_is_noop(webhook, self.settings.fields)
+        if reason:
+            log.info("webhook_ignored", reason=reason, **webhook.log_fields())
+            return SyncResult("ignored", reason=reason)
         previous = None
-        if webhook.event == "record.updated" and self.settings.fields.calendar:
+        if self.settings.fields.calendar:
             previous = calendar_of(webhook.prev_values, self.settings.fields.calendar)
             previous = previous or self.settings.calendar_id
-        return self.upsert(
-            webhook.catalog_id, webhook.record_id, webhook.full_values(), previous_calendar=previous
-        )
+        return self.sync_latest(webhook.catalog_id, webhook.record_id, previous_calendar=previous)
+
+    def _created(self, webhook: Webhook) -> SyncResult:
+        try:
+            # The common case costs no read of the record: its values came with the hook.
+            return self.upsert(
+                webhook.catalog_id, webhook.record_id, webhook.values, patch_on_conflict=False
+            )
+        except _EventExists:
+            # A repeat, or an update got there first: sync from the record as it is now.
+            return self.sync_latest(webhook.catalog_id, webhook.record_id)
+
+    def sync_latest(
+        self, catalog_id: str, record_id: str, *, previous_calendar: str | None = None
+    ) -> SyncResult:
+        """Syncs the record as Bpium holds it now, one request per record at a time.
+
+        Webhooks may arrive late, twice or out of order, and many at once: reading the record
+        (instead of trusting the hook's values) makes the last sync carry the last state, and
+        a request that waited while another one read the record after it arrived has nothing
+        left to do.
+        """
+
+        def work() -> SyncResult:
+            try:
+                record = self.bpium.get_record(catalog_id, record_id)
+            except NotFound:
+                log.info("webhook_ignored", reason="record_gone", record_id=record_id)
+                return SyncResult("ignored", reason="record_gone")
+            return self.upsert(
+                catalog_id,
+                record_id,
+                record.get("values") or {},
+                previous_calendar=previous_calendar,
+            )
+
+        result = self.gate.run((catalog_id, record_id), work)
+        return result or SyncResult("ignored", reason="already_synced")
 
     def upsert(
         self,
@@ -160,6 +249,7 @@ class MeetingSync:
         values: Mapping[str, Any],
         *,
         previous_calendar: str | None = None,
+        patch_on_conflict: bool = True,
     ) -> SyncResult:
         """Makes the record's event match its values and writes the event id back."""
         meeting = meeting_from_values(
@@ -192,7 +282,7 @@ class MeetingSync:
             stored = None
         if previous_calendar and previous_calendar != calendar_id:
             self._move(previous_calendar, stored or derived, calendar_id)
-        action, event = self._write(calendar_id, stored, derived, body)
+        action, event = self._write(calendar_id, stored, derived, body, patch_on_conflict)
         self._write_back(meeting, event)
         log.info(
             "event_upserted",
@@ -218,7 +308,12 @@ class MeetingSync:
             log.warning("event_to_move_missing", event_id=event_id, source=source)
 
     def _write(
-        self, calendar_id: str, stored: str | None, derived: str, body: Mapping[str, Any]
+        self,
+        calendar_id: str,
+        stored: str | None,
+        derived: str,
+        body: Mapping[str, Any],
+        patch_on_conflict: bool,
     ) -> tuple[str, dict[str, Any]]:
         send = self.settings.send_updates
         if stored:
@@ -232,6 +327,8 @@ class MeetingSync:
                 calendar_id, {**body, "id": derived}, send_updates=send
             )
         except Conflict:
+            if not patch_on_conflict:
+                raise _EventExists from None
             # It exists (a retry, a duplicate webhook, or a cancelled event): patch revives it.
             return "updated", self.calendar.patch(calendar_id, derived, body, send_updates=send)
 

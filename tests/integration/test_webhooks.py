@@ -94,9 +94,9 @@ def test_update_changes_the_event_by_the_stored_id(fns: Functions) -> None:
     record = meeting(stack)
     event_id = fns.created(record).get_json()["eventId"]
     full = stack.bpium.record(stack.meetings, record)["values"]
-    answer = fns.updated(
-        record, {"3": "2026-12-02T07:00:00.000Z", "4": "2026-12-02T09:00:00.000Z"}, full
-    )
+    change = {"3": "2026-12-02T07:00:00.000Z", "4": "2026-12-02T09:00:00.000Z"}
+    stack.bpium.update_record(stack.meetings, record, change, fire=False)
+    answer = fns.updated(record, change, full)
     assert answer.get_json() == {"status": "updated", "eventId": event_id, "calendarId": "primary"}
     event = stack.google.event("primary", event_id)
     assert event["end"]["dateTime"] == "2026-12-02T12:00:00+03:00"
@@ -468,3 +468,27 @@ def _fault(
         body=body,
         headers=headers or {},
     )
+
+
+def test_a_stale_update_arriving_last_still_leaves_the_records_final_state(fns: Functions) -> None:
+    stack = fns.stack
+    record = meeting(stack)
+    event_id = fns.created(record).get_json()["eventId"]
+    first = stack.bpium.record(stack.meetings, record)["values"]
+    stack.bpium.update_record(stack.meetings, record, {"2": "Второе"}, fire=False)
+    second = stack.bpium.record(stack.meetings, record)["values"]
+    stack.bpium.update_record(stack.meetings, record, {"2": "Третье"}, fire=False)
+    fns.updated(record, {"2": "Третье"}, second)  # the newest delivery first...
+    fns.updated(record, {"2": "Второе"}, first)  # ...then an old one, late
+    assert stack.google.event("primary", event_id)["summary"] == "Третье"
+
+
+def test_update_of_a_record_deleted_meanwhile_is_ignored(fns: Functions) -> None:
+    stack = fns.stack
+    record = meeting(stack)
+    fns.created(record)
+    full = stack.bpium.record(stack.meetings, record)["values"]
+    stack.bpium.delete_record(stack.meetings, record, fire=False)
+    answer = fns.updated(record, {"2": "x"}, full)
+    assert answer.status_code == 200
+    assert answer.get_json() == {"status": "ignored", "reason": "record_gone"}
