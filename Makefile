@@ -8,7 +8,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 TERRAFORM ?= terraform
 TF := $(TERRAFORM) -chdir=infra
 
-.PHONY: run test demo authorize secrets doctor package plan deploy checkov lint typecheck unit integration e2e clean
+.PHONY: run test demo authorize secrets doctor backfill package plan deploy checkov lint typecheck unit integration e2e clean
 
 $(STAMP): requirements-dev.txt functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ secrets: $(STAMP)
 doctor: $(STAMP)
 	$(if $(LOCAL),set -a && . ./.sandbox/local.env && set +a &&) \
 	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.doctor $(if $(FIELDS),fields)
+
+## Reconcile any window, e.g. FROM=2026-01-01 TO=2027-01-01 [DRY_RUN=1] (the day of install).
+backfill: $(STAMP)
+	$(if $(LOCAL),set -a && . ./.sandbox/local.env && set +a &&) \
+	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.backfill --from "$(FROM)" --to "$(TO)" $(if $(DRY_RUN),--dry-run)
 
 ## The exact zip Terraform uploads, in .build/functions.zip.
 package: $(STAMP)

@@ -48,3 +48,9 @@ def create_calendar(request: flask.Request) -> flask.Response:
 def refresh_tokens(request: flask.Request) -> flask.Response:
     """Cloud Scheduler (OIDC): keep the stored Google access token fresh; prune old versions."""
     return web.refresh_tokens("refresh_tokens", request, services)
+
+
+@functions_framework.http
+def reconcile(request: flask.Request) -> flask.Response:
+    """Cloud Scheduler (OIDC): make the calendar match Bpium over the window; heals drops."""
+    return web.reconcile("reconcile", request, services)

@@ -31,13 +31,14 @@ locals {
   }
 
   # Who may read which secret (roles/secretmanager.secretAccessor on that secret only):
-  # - bpium-credentials: webhooks read employees' e-mails and write the event id back;
+  # - bpium-credentials: webhooks read employees' e-mails and write the event id back,
+  #   jobs (reconcile) read the meetings of the window;
   # - bpium-webhook-secret: webhooks verify X-Hook-Signature on every delivery;
   # - api-key: list_events and create_calendar (webhooks account) check the scenario's key;
   # - google-oauth-client: webhooks refresh in memory if the job fails, jobs on schedule;
   # - google-oauth-token: webhooks call Calendar with it, jobs renew it.
   secret_readers = {
-    "bpium-credentials"    = ["webhooks"]
+    "bpium-credentials"    = ["webhooks", "jobs"]
     "bpium-webhook-secret" = ["webhooks"]
     "api-key"              = ["webhooks"]
     "google-oauth-client"  = ["webhooks", "jobs"]

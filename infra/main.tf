@@ -15,6 +15,7 @@ locals {
     list_events        = { public = true, runs_as = "webhooks", timeout = 120, description = "Bpium scenario (API key): list calendar events" }
     create_calendar    = { public = true, runs_as = "webhooks", timeout = 60, description = "Bpium scenario (API key): create and share a calendar" }
     refresh_tokens     = { public = false, runs_as = "jobs", timeout = 120, description = "Cloud Scheduler (OIDC): keep the Google token fresh" }
+    reconcile          = { public = false, runs_as = "jobs", timeout = 540, description = "Cloud Scheduler (OIDC): make the calendar match Bpium" }
   }
   functions = { for name, spec in local.entry_points : name => spec if contains(var.functions, name) }
 
@@ -41,6 +42,7 @@ locals {
     BPIUM_FIELDS                 = jsonencode(var.bpium_fields)
     BPIUM_EMPLOYEES_CATALOG      = var.bpium_employees_catalog
     BPIUM_EMPLOYEE_EMAIL_FIELD   = var.bpium_employee_email_field
+    BPIUM_RATE_LIMIT             = tostring(var.bpium_rate_limit)
     GOOGLE_CALENDAR_ID           = var.google_calendar_id
     TIME_ZONE                    = var.time_zone
     DEFAULT_DURATION_MINUTES     = tostring(var.default_duration_minutes)

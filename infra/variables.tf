@@ -78,6 +78,17 @@ variable "bpium_employee_email_field" {
   default     = "$email"
 }
 
+variable "bpium_rate_limit" {
+  description = "Bpium requests per 30 s each function instance may send (Bpium allows 100 per account); 0 = no limit."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.bpium_rate_limit >= 0 && var.bpium_rate_limit <= 100
+    error_message = "bpium_rate_limit must be 0-100."
+  }
+}
+
 variable "google_calendar_id" {
   description = "Calendar for meetings that name none."
   type        = string
@@ -241,14 +252,14 @@ variable "max_instances" {
 variable "functions" {
   description = "Which functions to deploy (all by default)."
   type        = set(string)
-  default     = ["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "refresh_tokens"]
+  default     = ["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "refresh_tokens", "reconcile"]
 
   validation {
     condition = alltrue([
       for name in var.functions :
-      contains(["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "refresh_tokens"], name)
+      contains(["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "refresh_tokens", "reconcile"], name)
     ])
-    error_message = "functions may list on_meeting_created, on_meeting_updated, on_meeting_deleted, list_events, create_calendar, refresh_tokens."
+    error_message = "functions may list on_meeting_created, on_meeting_updated, on_meeting_deleted, list_events, create_calendar, refresh_tokens, reconcile."
   }
 }
 

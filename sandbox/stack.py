@@ -31,7 +31,7 @@ WEBHOOKS = {
 }
 
 # Every entry point of functions/main.py.
-ENTRY_POINTS = (*WEBHOOKS, "list_events", "create_calendar", "refresh_tokens")
+ENTRY_POINTS = (*WEBHOOKS, "list_events", "create_calendar", "refresh_tokens", "reconcile")
 
 
 @dataclass

@@ -8,21 +8,27 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import google.auth.credentials
 import google_auth_httplib2
 import httplib2
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest
 
 from .domain import PRIVATE_CATALOG_KEY, PRIVATE_RECORD_KEY
-from .errors import Conflict, Gone, NotFound, UpstreamError, UpstreamUnavailable
-from .retry import with_retries
+from .errors import AppError, Conflict, Gone, NotFound, UpstreamError, UpstreamUnavailable
+from .retry import remaining, with_retries
 
 HTTP_TIMEOUT = 20.0
+BATCH_SIZE = 50  # Calendar takes at most 50 calls in one batch request
+BATCH_ATTEMPTS = 4
+BATCH_BACKOFF = 1.0
 MAX_PAGE = 2500  # the largest page events.list serves
 RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")
 
@@ -42,30 +48,50 @@ def _reason(exc: HttpError) -> str:
         return ""
 
 
+def _error(exc: HttpError, what: str) -> AppError:
+    """Applies DESIGN §6's retry rules by choosing which of our errors stands for `exc`."""
+    status, reason = exc.resp.status, _reason(exc)
+    message = f"Calendar {what}: {status} {reason or exc.reason}".strip()
+    if status == 404:
+        return NotFound(message)
+    if status == 409:
+        return Conflict(message)
+    if status == 410:
+        return Gone(message)
+    if status == 429 or status >= 500 or (status == 403 and reason in RATE_LIMIT_REASONS):
+        retry_after = exc.resp.get("retry-after")
+        details = {"retry_after": float(retry_after)} if str(retry_after).isdigit() else {}
+        return UpstreamUnavailable(message, code="calendar_unavailable", **details)
+    if status == 403 and reason == "quotaExceeded":
+        return QuotaExceeded(message)
+    return UpstreamError(message, code="calendar_refused", reason=reason)
+
+
 @contextmanager
 def _mapped_errors(what: str) -> Iterator[None]:
-    """Applies DESIGN §6's retry rules by choosing which of our errors to raise."""
     try:
         yield
     except HttpError as exc:
-        status, reason = exc.resp.status, _reason(exc)
-        message = f"Calendar {what}: {status} {reason or exc.reason}".strip()
-        if status == 404:
-            raise NotFound(message) from exc
-        if status == 409:
-            raise Conflict(message) from exc
-        if status == 410:
-            raise Gone(message) from exc
-        if status == 429 or status >= 500 or (status == 403 and reason in RATE_LIMIT_REASONS):
-            retry_after = exc.resp.get("retry-after")
-            details = {"retry_after": float(retry_after)} if str(retry_after).isdigit() else {}
-            raise UpstreamUnavailable(message, code="calendar_unavailable", **details) from exc
-        if status == 403 and reason == "quotaExceeded":
-            # Anti-abuse quota: it lasts hours, so retrying now only makes it worse.
-            raise QuotaExceeded(message) from exc
-        raise UpstreamError(message, code="calendar_refused", reason=reason) from exc
+        raise _error(exc, what) from exc
     except (OSError, httplib2.HttpLib2Error) as exc:  # timeouts, refused connections
         raise UpstreamUnavailable(f"Calendar {what}: {type(exc).__name__}") from exc
+
+
+@dataclass(frozen=True)
+class BatchOp:
+    """One write of a batch; `body` for insert and patch."""
+
+    method: Literal["insert", "patch", "delete"]
+    calendar_id: str
+    event_id: str
+    body: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    op: BatchOp
+    result: dict[str, Any] | None = None
+    error: AppError | None = None
 
 
 class CalendarClient:
@@ -80,6 +106,10 @@ class CalendarClient:
         self._credentials = credentials
         self._http_factory = http_factory
         self._local = threading.local()
+        # The batch endpoint sits beside the API's base: <root>/batch/calendar/v3.
+        self._batch_uri = (
+            endpoint.removesuffix("/").removesuffix("calendar/v3") + "batch/calendar/v3"
+        )
         # static_discovery: the discovery document ships with the library; no network here.
         self._service = build(
             "calendar",
@@ -216,3 +246,68 @@ class CalendarClient:
             for item in result.get("items", [])
             if wanted.items() <= item.get("extendedProperties", {}).get("private", {}).items()
         ]
+
+    def _request(self, op: BatchOp, send_updates: str) -> Any:
+        events = self._service.events()
+        if op.method == "insert":
+            body = {**(op.body or {}), "id": op.event_id}
+            return events.insert(
+                calendarId=op.calendar_id,
+                body=body,
+                sendUpdates=send_updates,
+                conferenceDataVersion=1 if "conferenceData" in body else 0,
+            )
+        if op.method == "patch":
+            body = dict(op.body or {})
+            return events.patch(
+                calendarId=op.calendar_id,
+                eventId=op.event_id,
+                body=body,
+                sendUpdates=send_updates,
+                conferenceDataVersion=1 if "conferenceData" in body else 0,
+            )
+        return events.delete(
+            calendarId=op.calendar_id, eventId=op.event_id, sendUpdates=send_updates
+        )
+
+    def batch(self, ops: Sequence[BatchOp], *, send_updates: str) -> list[BatchOutcome]:
+        """Many writes in few HTTP requests (BATCH_SIZE each); the parts that fail with a
+        retryable error are sent again, a bounded number of times."""
+        outcomes: dict[int, BatchOutcome] = {}
+        pending = list(range(len(ops)))
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            for start in range(0, len(pending), BATCH_SIZE):
+                chunk = pending[start : start + BATCH_SIZE]
+                self._send_batch(ops, chunk, send_updates, outcomes)
+            pending = [i for i in pending if (e := outcomes[i].error) is not None and e.retryable]
+            wait = BATCH_BACKOFF * 2 ** (attempt - 1)
+            if not pending or attempt == BATCH_ATTEMPTS or wait >= remaining() - 2.0:
+                break
+            time.sleep(wait)
+        return [outcomes[i] for i in range(len(ops))]
+
+    def _send_batch(
+        self,
+        ops: Sequence[BatchOp],
+        chunk: Sequence[int],
+        send_updates: str,
+        outcomes: dict[int, BatchOutcome],
+    ) -> None:
+        def collect(request_id: str, response: Any, exception: Exception | None) -> None:
+            op = ops[int(request_id)]
+            if exception is None:
+                outcomes[int(request_id)] = BatchOutcome(op, response or {})
+            elif isinstance(exception, HttpError):
+                outcomes[int(request_id)] = BatchOutcome(op, error=_error(exception, op.method))
+            else:
+                error = UpstreamError(f"Calendar batch {op.method}: {exception}")
+                outcomes[int(request_id)] = BatchOutcome(op, error=error)
+
+        def attempt() -> None:
+            batch = BatchHttpRequest(callback=collect, batch_uri=self._batch_uri)
+            for index in chunk:
+                batch.add(self._request(ops[index], send_updates), request_id=str(index))
+            with _mapped_errors("batch"):
+                batch.execute(http=self._http())
+
+        with_retries(attempt, what="calendar.batch")

@@ -28,6 +28,7 @@ from .sync import CatalogSchemaCache, MeetingSync
 
 if TYPE_CHECKING:
     from .gcalendar import CalendarClient
+    from .reconcile import Reconciler
     from .scenarios import Scenarios
     from .tokens import TokenRefresher
 
@@ -104,6 +105,15 @@ class Services:
             return Scenarios(self.settings, self.calendar)
 
         return self._once("scenarios", build)
+
+    @property
+    def reconciler(self) -> Reconciler:
+        def build() -> Reconciler:
+            from .reconcile import Reconciler
+
+            return Reconciler(self.bpium, self.calendar, self.meeting_sync)
+
+        return self._once("reconciler", build)
 
     @property
     def token_refresher(self) -> TokenRefresher:

@@ -183,3 +183,10 @@ def refresh_tokens(
 ) -> flask.Response:
     """Cloud Scheduler's call (IAM-authenticated at the platform): refresh the stored token."""
     return endpoint(name, request, lambda: (200, services().token_refresher.run()))
+
+
+def reconcile(
+    name: str, request: flask.Request, services: Callable[[], Services]
+) -> flask.Response:
+    """Cloud Scheduler's call (IAM-authenticated at the platform): heal what webhooks missed."""
+    return endpoint(name, request, lambda: (200, services().reconciler.run()))

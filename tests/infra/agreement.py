@@ -42,6 +42,7 @@ SECRETS_OF = {
     "list_events": {"api-key", "google-oauth-client", "google-oauth-token"},
     "create_calendar": {"api-key", "google-oauth-client", "google-oauth-token"},
     "refresh_tokens": {"google-oauth-client", "google-oauth-token"},
+    "reconcile": {"bpium-credentials", "google-oauth-client", "google-oauth-token"},
 }
 # Called by Bpium, which cannot send Google credentials: the function authenticates itself.
 INTENDED_PUBLIC = frozenset(

@@ -48,10 +48,10 @@ def test_entry_points_are_read_from_main() -> None:
 
 
 def test_an_entry_point_added_only_to_main_fails(infra: dict) -> None:
-    source = MAIN + "\n\n@functions_framework.http\ndef reconcile(request):\n    return None\n"
+    source = MAIN + "\n\n@functions_framework.http\ndef sweep(request):\n    return None\n"
     assert agreement.check_entry_points(infra, source) == [
-        "reconcile: an entry point of main.py that Terraform does not deploy",
-        "reconcile: not deployed by default (variable functions)",
+        "sweep: an entry point of main.py that Terraform does not deploy",
+        "sweep: not deployed by default (variable functions)",
     ]
 
 
@@ -138,7 +138,9 @@ def test_a_missing_grant_fails(infra: dict) -> None:
 def test_moving_a_function_to_another_account_needs_its_grants(infra: dict) -> None:
     changed = copy.deepcopy(infra)
     changed["locals"]["entry_points"]["refresh_tokens"]["runs_as"] = "webhooks"
+    changed["locals"]["entry_points"]["reconcile"]["runs_as"] = "webhooks"
     assert agreement.check_secrets(changed, SECRET_STORE) == [
+        "secret bpium-credentials: account jobs has access it does not need",
         "secret google-oauth-client: account jobs has access it does not need",
         "secret google-oauth-token: account jobs has access it does not need",
     ]

@@ -1,0 +1,319 @@
+"""Use case `reconcile` (and the `backfill` command): make the calendar match Bpium.
+
+For a window of time it reads the meetings that start in it (paged, within Bpium's rate
+limit) and our events in it (by our private marks), then creates what is missing, patches
+what differs and cancels events whose record is gone, all through Calendar batch requests.
+An event whose record is not among the window's meetings is checked against Bpium first:
+the meeting may only have moved out of the window. It heals whatever webhook Bpium dropped,
+and running it twice changes nothing the second time.
+
+It writes nothing back to Bpium: the event ids are derived from the records, and the next
+webhook of a record fills its event-id field.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from . import log
+from .domain import (
+    PRIVATE_CATALOG_KEY,
+    PRIVATE_RECORD_KEY,
+    EmployeeRef,
+    EventBody,
+    Meeting,
+    attendees,
+    event_body,
+    event_id_for,
+    is_event_id,
+    meeting_from_values,
+)
+from .errors import AppError, Conflict, Gone, NotFound
+from .gcalendar import BatchOp, BatchOutcome
+from .settings import Settings
+from .sync import CatalogSchemaCache, MeetingSync
+
+Progress = Callable[[int, int], None]
+
+
+class BpiumBulk(Protocol):
+    def list_records(
+        self,
+        catalog_id: str,
+        *,
+        ids: Sequence[str] = (),
+        fields: Sequence[str] = (),
+        filters: Any = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def emails_by_ref(
+        self, refs: Iterable[EmployeeRef], email_field: str
+    ) -> dict[EmployeeRef, tuple[str, ...]]: ...
+
+    def records_by_id(self, catalog_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+
+class CalendarBulk(Protocol):
+    def list_events(
+        self, calendar_id: str, params: Mapping[str, Any], *, limit: int | None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    def batch(self, ops: Sequence[BatchOp], *, send_updates: str) -> list[BatchOutcome]: ...
+
+
+@dataclass
+class Plan:
+    """What a run would do; `ops` in the order they will be sent."""
+
+    window: tuple[datetime, datetime]
+    checked: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+    ops: list[BatchOp] = field(default_factory=list)
+    records: dict[tuple[str, str], str] = field(default_factory=dict)  # (calendar, event) → record
+
+    def count(self, method: str) -> int:
+        return sum(1 for op in self.ops if op.method == method)
+
+    def summary(self) -> dict[str, Any]:
+        start, end = self.window
+        return {
+            "window": {"from": start.isoformat(), "to": end.isoformat()},
+            "checked": self.checked,
+            "toCreate": self.count("insert"),
+            "toUpdate": self.count("patch"),
+            "toCancel": self.count("delete"),
+            "unchanged": self.unchanged,
+            "invalid": self.invalid,
+        }
+
+
+def _instant(value: Mapping[str, Any] | None) -> str | None:
+    if not value:
+        return None
+    if "date" in value:
+        return str(value["date"])
+    try:
+        return datetime.fromisoformat(str(value.get("dateTime"))).astimezone(UTC).isoformat()
+    except ValueError:
+        return None
+
+
+def _reminders(value: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    value = value or {"useDefault": True}
+    if value.get("useDefault", False):
+        return ("default",)
+    return tuple(sorted((r.get("method"), r.get("minutes")) for r in value.get("overrides") or []))
+
+
+def differs(event: Mapping[str, Any], body: EventBody) -> bool:
+    """Whether the event's fields that we own differ from what the meeting makes of them."""
+    texts = [
+        (event.get(k) or "", body.get(k) or "")
+        for k in ("summary", "description", "location")
+        if k in body
+    ]
+    private = (event.get("extendedProperties") or {}).get("private") or {}
+    return any(
+        (
+            event.get("status") == "cancelled",
+            any(have != want for have, want in texts),
+            _instant(event.get("start")) != _instant(dict(body["start"])),
+            _instant(event.get("end")) != _instant(dict(body["end"])),
+            {str(a.get("email", "")).lower() for a in event.get("attendees") or []}
+            != {a["email"].lower() for a in body.get("attendees", [])},
+            _reminders(event.get("reminders")) != _reminders(body.get("reminders")),
+            any(private.get(k) != v for k, v in body["extendedProperties"]["private"].items()),
+            "conferenceData" in body and not event.get("conferenceData"),
+        )
+    )
+
+
+class Reconciler:
+    def __init__(
+        self,
+        bpium: BpiumBulk,
+        calendar: CalendarBulk,
+        sync: MeetingSync,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings: Settings = sync.settings
+        self.schema: CatalogSchemaCache = sync.schema
+        self.bpium = bpium
+        self.calendar = calendar
+        self.sync = sync
+        self.clock = clock
+
+    def default_window(self) -> tuple[datetime, datetime]:
+        now = self.clock()
+        return (
+            now - timedelta(days=self.settings.reconcile_lookback_days),
+            now + timedelta(days=self.settings.reconcile_lookahead_days),
+        )
+
+    def run(self) -> dict[str, Any]:
+        """The scheduled job: plan and apply over the settings' window."""
+        plan = self.plan(*self.default_window())
+        counts = self.apply(plan)
+        log.info("reconciled", **counts)
+        return counts
+
+    # -- planning: reads only -------------------------------------------------------------
+
+    def plan(self, start: datetime, end: datetime) -> Plan:
+        fields, catalog = self.settings.fields, self.settings.meetings_catalog
+        plan = Plan((start, end))
+        window = {fields.start: {"at": _bpium_time(start), "to": _bpium_time(end)}}
+        records = {str(r["id"]): r for r in self.bpium.list_records(catalog, filters=window)}
+        meetings = self._meetings(records.values(), plan)
+        calendars = {m.calendar_id or self.settings.calendar_id for m in meetings.values()}
+        calendars.add(self.settings.calendar_id)
+        events: dict[tuple[str, str], dict[str, Any]] = {}
+        for calendar_id in sorted(calendars):
+            for event in self._our_events(calendar_id, start, end):
+                events[(calendar_id, event["id"])] = event
+        # Events of records that are not among the window's meetings: moved, or gone.
+        strays: dict[tuple[str, str], str] = {}
+        for key, event in events.items():
+            record_id = self._record_of(event)
+            if record_id and record_id not in meetings:
+                strays[key] = record_id
+        stray_ids = sorted(set(strays.values()))
+        moved = self.bpium.records_by_id(catalog, stray_ids) if stray_ids else {}
+        meetings.update(self._meetings(moved.values(), plan))
+        bodies = self._bodies(meetings)
+        for record_id, meeting in sorted(meetings.items()):
+            calendar_id = meeting.calendar_id or self.settings.calendar_id
+            event_id = _target(meeting)
+            key = (calendar_id, event_id)
+            plan.checked += 1
+            plan.records[key] = record_id
+            current = events.get(key)
+            if current is None:
+                plan.ops.append(BatchOp("insert", calendar_id, event_id, bodies[record_id]))
+            elif differs(current, bodies[record_id]):
+                plan.ops.append(BatchOp("patch", calendar_id, event_id, bodies[record_id]))
+            else:
+                plan.unchanged += 1
+        for (calendar_id, event_id), record_id in strays.items():
+            if record_id not in meetings and record_id not in moved:
+                plan.ops.append(BatchOp("delete", calendar_id, event_id))
+                plan.records[(calendar_id, event_id)] = record_id
+        return plan
+
+    def _record_of(self, event: Mapping[str, Any]) -> str | None:
+        private = (event.get("extendedProperties") or {}).get("private") or {}
+        if private.get(PRIVATE_CATALOG_KEY) != self.settings.meetings_catalog:
+            return None
+        record = private.get(PRIVATE_RECORD_KEY)
+        return str(record) if record else None
+
+    def _our_events(self, calendar_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        params = {
+            "privateExtendedProperty": f"{PRIVATE_CATALOG_KEY}={self.settings.meetings_catalog}",
+            "timeMin": _rfc3339(start),
+            "timeMax": _rfc3339(end),
+        }
+        items, _ = self.calendar.list_events(calendar_id, params, limit=None)
+        return [e for e in items if e.get("status") != "cancelled"]
+
+    def _meetings(self, records: Iterable[Mapping[str, Any]], plan: Plan) -> dict[str, Meeting]:
+        schema, catalog = self.schema.get(), self.settings.meetings_catalog
+        meetings: dict[str, Meeting] = {}
+        for record in records:
+            record_id = str(record.get("id"))
+            try:
+                meetings[record_id] = meeting_from_values(
+                    catalog, record_id, record.get("values") or {}, schema, self.sync.options
+                )
+            except AppError as exc:
+                plan.invalid += 1
+                log.warning(
+                    "meeting_invalid",
+                    catalog_id=catalog,
+                    record_id=record_id,
+                    error=exc.message,
+                    field=exc.details.get("field"),
+                )
+        return meetings
+
+    def _bodies(self, meetings: Mapping[str, Meeting]) -> dict[str, EventBody]:
+        refs = [ref for m in meetings.values() for ref in m.employees]
+        emails = self.bpium.emails_by_ref(refs, self.settings.employee_email_field) if refs else {}
+        bodies: dict[str, EventBody] = {}
+        for record_id, meeting in meetings.items():
+            found = [e for ref in meeting.employees for e in emails.get(ref, ())]
+            people = attendees([*found, *meeting.guests])
+            bodies[record_id] = event_body(meeting, people.emails, self.settings.time_zone)
+        return bodies
+
+    # -- applying: writes -----------------------------------------------------------------
+
+    def apply(self, plan: Plan, progress: Progress | None = None) -> dict[str, Any]:
+        counts: Counter[str] = Counter()
+        total = len(plan.ops)
+        done = 0
+        retry: list[BatchOp] = []
+        step = 500  # report progress every few batches
+        for start in range(0, total, step):
+            chunk = plan.ops[start : start + step]
+            for outcome in self.calendar.batch(chunk, send_updates=self.settings.send_updates):
+                retry += self._count(outcome, plan, counts)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+        if retry:  # inserts that found their event (e.g. cancelled, outside the list): patch
+            for outcome in self.calendar.batch(retry, send_updates=self.settings.send_updates):
+                self._count(outcome, plan, counts)
+        return {
+            "checked": plan.checked,
+            "created": counts["insert"],
+            "updated": counts["patch"],
+            "cancelled": counts["delete"],
+            "unchanged": plan.unchanged,
+            "invalid": plan.invalid,
+            "failed": counts["failed"],
+        }
+
+    def _count(self, outcome: BatchOutcome, plan: Plan, counts: Counter[str]) -> list[BatchOp]:
+        op = outcome.op
+        if outcome.error is None:
+            counts[op.method] += 1
+            return []
+        if op.method == "insert" and isinstance(outcome.error, Conflict):
+            return [BatchOp("patch", op.calendar_id, op.event_id, op.body)]
+        if op.method == "delete" and isinstance(outcome.error, NotFound | Gone):
+            counts["delete"] += 1  # already gone: the goal is reached
+            return []
+        counts["failed"] += 1
+        log.error(
+            "reconcile_item_failed",
+            catalog_id=self.settings.meetings_catalog,
+            record_id=plan.records.get((op.calendar_id, op.event_id)),
+            event_id=op.event_id,
+            calendar_id=op.calendar_id,
+            operation=op.method,
+            error_code=outcome.error.code,
+            error=outcome.error.message,
+        )
+        return []
+
+
+def _target(meeting: Meeting) -> str:
+    stored = meeting.stored_event_id
+    if stored and is_event_id(stored):
+        return stored
+    return event_id_for(meeting.catalog_id, meeting.record_id)
+
+
+def _bpium_time(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

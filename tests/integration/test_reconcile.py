@@ -1,0 +1,273 @@
+"""reconcile and backfill against the stand-ins: heal dropped webhooks, in batches, idempotently."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import functions_framework
+import pytest
+
+from bpium_calendar import services
+from bpium_calendar.backfill import run as backfill
+from bpium_calendar.domain import event_id_for
+from sandbox.common import Fault
+from sandbox.stack import Stack
+from tests.conftest import MAIN
+from tests.integration.conftest import Functions
+
+SOON = (datetime.now(UTC) + timedelta(days=2)).replace(hour=7, minute=0, second=0, microsecond=0)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def meeting(stack: Stack, start: datetime = SOON, **values: object) -> str:
+    base = {
+        "2": "Встреча",
+        "3": stamp(start),
+        "4": stamp(start + timedelta(hours=1)),
+        "6": [{"id": "1"}],
+        "7": [{"contact": "guest@partner.example"}],
+    }
+    return stack.bpium.put_record(stack.meetings, {**base, **values}, fire=False)
+
+
+def reconcile(fns: Functions) -> dict:
+    client = functions_framework.create_app(target="reconcile", source=MAIN).test_client()
+    answer = client.post("/")
+    assert answer.status_code == 200, answer.get_json()
+    return answer.get_json()
+
+
+def ours(stack: Stack) -> list[dict]:
+    return [e for e in stack.google.events("primary") if e.get("status") == "confirmed"]
+
+
+def test_a_meeting_whose_webhook_was_dropped_appears_after_one_reconcile(fns: Functions) -> None:
+    stack = fns.stack
+    record = meeting(stack)
+    counts = reconcile(fns)
+    assert counts["created"] == 1
+    assert counts["failed"] == 0
+    event = stack.google.event("primary", event_id_for(stack.meetings, record))
+    assert event["status"] == "confirmed"
+    assert [a["email"] for a in event["attendees"]] == [
+        "anna@acme.example",
+        "guest@partner.example",
+    ]
+
+
+def test_reconcile_twice_changes_nothing_the_second_time(fns: Functions) -> None:
+    stack = fns.stack
+    for _ in range(3):
+        meeting(stack)
+    reconcile(fns)
+    stack.google.recorder.reset_calls()
+    counts = reconcile(fns)
+    assert counts == {
+        "checked": 3,
+        "created": 0,
+        "updated": 0,
+        "cancelled": 0,
+        "unchanged": 3,
+        "invalid": 0,
+        "failed": 0,
+    }
+    assert stack.google.recorder.count("POST") == 0
+
+
+def test_writes_go_through_batch_requests(fns: Functions) -> None:
+    stack = fns.stack
+    for _ in range(120):
+        meeting(stack)
+    stack.google.recorder.reset_calls()
+    stack.bpium.recorder.reset_calls()
+    assert reconcile(fns)["created"] == 120
+    posts = [c.path for c in stack.google.recorder.snapshot() if c.method == "POST"]
+    assert posts == ["/batch/calendar/v3"] * 3  # 50 + 50 + 20
+    lists = [c for c in stack.bpium.recorder.snapshot() if c.path.endswith("/records")]
+    assert any("filters" in c.query for c in lists)
+    assert len(stack.bpium.recorder.snapshot()) <= 4  # catalog, meetings, e-mails
+
+
+def test_a_change_missed_by_its_webhook_is_patched(fns: Functions) -> None:
+    stack = fns.stack
+    record = meeting(stack)
+    reconcile(fns)
+    stack.bpium.update_record(stack.meetings, record, {"2": "Перенесена", "7": []}, fire=False)
+    counts = reconcile(fns)
+    assert counts["updated"] == 1
+    event = stack.google.event("primary", event_id_for(stack.meetings, record))
+    assert event["summary"] == "Перенесена"
+    assert [a["email"] for a in event["attendees"]] == ["anna@acme.example"]
+
+
+def test_an_event_whose_record_is_gone_is_cancelled(fns: Functions) -> None:
+    stack = fns.stack
+    keep, gone = meeting(stack), meeting(stack)
+    reconcile(fns)
+    stack.bpium.delete_record(stack.meetings, gone, fire=False)
+    counts = reconcile(fns)
+    assert counts["cancelled"] == 1
+    assert (
+        stack.google.event("primary", event_id_for(stack.meetings, gone))["status"] == "cancelled"
+    )
+    assert (
+        stack.google.event("primary", event_id_for(stack.meetings, keep))["status"] == "confirmed"
+    )
+
+
+def test_a_meeting_moved_out_of_the_window_is_moved_not_cancelled(fns: Functions) -> None:
+    stack = fns.stack
+    record = meeting(stack)
+    reconcile(fns)
+    later = SOON + timedelta(days=400)
+    stack.bpium.update_record(
+        stack.meetings,
+        record,
+        {"3": stamp(later), "4": stamp(later + timedelta(hours=1))},
+        fire=False,
+    )
+    counts = reconcile(fns)
+    assert counts["cancelled"] == 0
+    assert counts["updated"] == 1
+    event = stack.google.event("primary", event_id_for(stack.meetings, record))
+    assert event["status"] == "confirmed"
+    assert event["start"]["dateTime"].startswith(later.astimezone().strftime("%Y-"))
+
+
+def test_a_cancelled_event_of_a_living_record_is_revived(fns: Functions) -> None:
+    stack = fns.stack
+    record = meeting(stack)
+    fns.created(record)
+    fns.deleted(record)  # a stray delete: the record still exists
+    counts = reconcile(fns)
+    assert counts["updated"] == 1
+    assert (
+        stack.google.event("primary", event_id_for(stack.meetings, record))["status"] == "confirmed"
+    )
+    assert len(stack.google.events("primary")) == 1
+
+
+def test_an_impossible_meeting_is_counted_not_fatal(fns: Functions) -> None:
+    stack = fns.stack
+    meeting(stack)
+    meeting(stack, **{"4": stamp(SOON - timedelta(hours=2))})
+    counts = reconcile(fns)
+    assert (counts["created"], counts["invalid"], counts["failed"]) == (1, 1, 0)
+
+
+def test_a_legacy_event_id_is_kept(fns: Functions) -> None:
+    from tests.integration.google_helpers import insert_event
+
+    stack = fns.stack
+    insert_event(
+        stack,
+        "primary",
+        {
+            "id": "oldbpmnevent00003",
+            "summary": "Old",
+            "start": {"dateTime": SOON.isoformat()},
+            "end": {"dateTime": (SOON + timedelta(hours=1)).isoformat()},
+        },
+    )
+    meeting(stack, **{"8": "oldbpmnevent00003"})
+    counts = reconcile(fns)
+    assert counts["updated"] == 1
+    assert [e["id"] for e in stack.google.events("primary")] == ["oldbpmnevent00003"]
+
+
+def test_a_transient_batch_failure_is_retried(fns: Functions) -> None:
+    import re
+
+    stack = fns.stack
+    meeting(stack)
+    stack.google.recorder.add_fault(Fault(re.compile("^/batch/"), "POST", 503, count=2, delay=0.0))
+    assert reconcile(fns)["created"] == 1
+
+
+def test_google_down_answers_503(fns: Functions) -> None:
+    import re
+
+    stack = fns.stack
+    meeting(stack)
+    stack.google.recorder.add_fault(Fault(re.compile("/events"), None, 503, count=100, delay=0.0))
+    client = functions_framework.create_app(target="reconcile", source=MAIN).test_client()
+    answer = client.post("/")
+    assert answer.status_code == 503
+    assert answer.get_json()["error"]["code"] == "calendar_unavailable"
+
+
+def test_backfill_dry_run_of_1000_meetings_reports_without_writing(env: Stack) -> None:
+    stack = env
+    for i in range(1000):
+        meeting(stack, start=SOON + timedelta(hours=i))
+    stack.google.recorder.reset_calls()
+    said: list[str] = []
+    code = backfill(
+        [
+            "--from",
+            (SOON - timedelta(days=1)).date().isoformat(),
+            "--to",
+            (SOON + timedelta(days=60)).date().isoformat(),
+            "--dry-run",
+        ],
+        environ=stack.env,
+        say=said.append,
+    )
+    assert code == 0
+    summary = json.loads(said[0])
+    assert summary["checked"] == 1000
+    assert summary["toCreate"] == 1000
+    assert "dry run: nothing written" in said[1]
+    assert said[2].strip().startswith("create record")
+    assert stack.google.recorder.count("POST") == 0
+    assert ours(stack) == []
+
+
+def test_backfill_writes_with_a_progress_bar(env: Stack) -> None:
+    stack = env
+    for i in range(60):
+        meeting(stack, start=SOON + timedelta(days=200, hours=i))
+    said: list[str] = []
+    bar = io.StringIO()
+    code = backfill(
+        [
+            "--from",
+            (SOON + timedelta(days=199)).date().isoformat(),
+            "--to",
+            (SOON + timedelta(days=210)).date().isoformat(),
+        ],
+        environ=stack.env,
+        say=said.append,
+        stream=bar,
+    )
+    assert code == 0
+    assert json.loads(said[-1])["created"] == 60
+    assert "60/60 writes" in bar.getvalue()
+    assert len(ours(stack)) == 60
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--from", "2026-13-01", "--to", "2027-01-01"],
+        ["--from", "2027-01-01", "--to", "2026-01-01"],
+    ],
+)
+def test_backfill_refuses_bad_windows(env: Stack, argv: list[str]) -> None:
+    said: list[str] = []
+    assert backfill(argv, environ=env.env, say=said.append) == 2
+    assert said[0].startswith("backfill:")
+
+
+def test_backfill_reports_missing_settings(env: Stack) -> None:
+    said: list[str] = []
+    assert (
+        backfill(["--from", "2026-01-01", "--to", "2026-02-01"], environ={}, say=said.append) == 1
+    )
+    assert "BPIUM_URL" in said[0]
+    services.reset()
