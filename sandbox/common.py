@@ -100,7 +100,7 @@ class Recorder:
                 if fault.method not in (None, method) or not fault.path.search(path):
                     continue
                 if fault.rate < 1.0 and self._random.random() >= fault.rate:
-                    return None
+                    continue  # this one spares the request; a later one may not
                 fault.count -= 1
                 if fault.count <= 0:
                     self.faults.remove(fault)
