@@ -8,7 +8,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 TERRAFORM ?= terraform
 TF := $(TERRAFORM) -chdir=infra
 
-.PHONY: run test demo authorize secrets doctor backfill package plan deploy checkov lint typecheck unit integration e2e clean
+.PHONY: soak run test demo authorize secrets doctor backfill package plan deploy checkov lint typecheck unit integration e2e clean
 
 $(STAMP): requirements-dev.txt functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -98,6 +98,12 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
+
+## Longer runs of the fault, concurrency and fuzz tests, outside CI (a few minutes).
+soak: $(STAMP)
+	SOAK_MEETINGS=300 SOAK_CONCURRENT=1000 SOAK_EXAMPLES=2000 \
+		$(BIN)/pytest -p no:cacheprovider --timeout 1200 tests/integration/test_faults.py \
+		tests/e2e/test_concurrency.py tests/integration/test_hostile_input.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .build .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -3,6 +3,7 @@ leave every meeting with exactly one correct event: none missing, none duplicate
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +18,7 @@ from tests.conftest import MAIN, hook_body
 from tests.integration.conftest import Functions
 
 START = (datetime.now(UTC) + timedelta(days=3)).replace(hour=6, minute=0, second=0, microsecond=0)
-MEETINGS = 24
+MEETINGS = int(os.environ.get("SOAK_MEETINGS", "24"))
 
 
 def stamp(moment: datetime) -> str:
