@@ -8,7 +8,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 TERRAFORM ?= terraform
 TF := $(TERRAFORM) -chdir=infra
 
-.PHONY: soak run test demo authorize secrets doctor backfill package plan deploy checkov lint typecheck unit integration e2e clean
+.PHONY: bench soak run test demo authorize secrets doctor backfill package plan deploy checkov lint typecheck unit integration e2e clean
 
 $(STAMP): requirements-dev.txt functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -98,6 +98,10 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
+
+## Speed and round trips, measured against the stand-ins; writes docs/PERFORMANCE.md.
+bench: $(STAMP)
+	PYTHONPATH=functions $(BIN)/python -m sandbox.bench
 
 ## Longer runs of the fault, concurrency and fuzz tests, outside CI (a few minutes).
 soak: $(STAMP)
