@@ -31,11 +31,11 @@ import requests
 
 from sandbox import bpium
 from sandbox.common import Fault, Recorder
+from sandbox.processes import MAIN, start_function, stop
 from sandbox.stack import API_KEY, ENTRY_POINTS, Stack, start_stack
 from tests.conftest import hook_body, sign
 
 ROOT = Path(__file__).resolve().parent.parent
-MAIN = str(ROOT / "functions" / "main.py")
 BARE = str(ROOT / "sandbox" / "bare_main.py")
 REPORT = ROOT / "docs" / "PERFORMANCE.md"
 LATENCY = 0.020
@@ -305,48 +305,29 @@ def first_request(stack: Stack, name: str, serial: int) -> dict[str, Any]:
 def cold_start(
     stack: Stack, source: str, name: str, request: dict[str, Any], extra: dict[str, str]
 ) -> float:
-    from tests.e2e.test_webhook_loop import free_port
-
-    port = free_port()
-    env = {**os.environ, **stack.env, **extra}
+    """Milliseconds from the process's start to its first successful answer."""
     began = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "functions-framework"),
-            "--target",
-            name,
-            "--source",
-            source,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process, url = start_function(name, {**os.environ, **stack.env, **extra}, source=source)
     try:
-        url = f"http://127.0.0.1:{port}/"
         while time.perf_counter() - began < 60:
             try:
                 answer = requests.request(
                     request["method"],
-                    url,
+                    url + "/",
                     data=request.get("data"),
                     headers=request.get("headers"),
                     params=request.get("query"),
                     timeout=30,
                 )
-                if answer.status_code == 200:
-                    return (time.perf_counter() - began) * 1000
-                raise RuntimeError(f"{name}: {answer.status_code} {answer.text[:200]}")
             except requests.ConnectionError:
                 time.sleep(0.005)
+                continue
+            if answer.status_code != 200:
+                raise RuntimeError(f"{name}: {answer.status_code} {answer.text[:200]}")
+            return (time.perf_counter() - began) * 1000
         raise TimeoutError(name)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 def bench_cold(stack: Stack) -> None:

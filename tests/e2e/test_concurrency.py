@@ -4,7 +4,6 @@ for distinct records and for one record, no error, no duplicate, the final state
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -13,9 +12,9 @@ import pytest
 import requests
 
 from bpium_calendar.domain import event_id_for
+from sandbox.processes import functions_served
 from sandbox.stack import Stack, start_stack
-from tests.conftest import MAIN, hook_body, sign
-from tests.e2e.test_webhook_loop import BIN, free_port, wait_listening
+from tests.conftest import hook_body, sign
 
 pytestmark = pytest.mark.e2e
 CONCURRENT = int(os.environ.get("SOAK_CONCURRENT", "200"))
@@ -25,37 +24,11 @@ START = (datetime.now(UTC) + timedelta(days=5)).replace(hour=8, minute=0, second
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[Stack, dict[str, str]]]:
     stack = start_stack(rate_limit=10**6)  # this test is about our threads, not Bpium's limit
-    processes, urls = [], {}
+    env = {**os.environ, **stack.env, "THREADS": "16", "BPIUM_RATE_LIMIT": "0"}
     try:
-        for name in ("on_meeting_created", "on_meeting_updated"):
-            port = free_port()
-            env = {**os.environ, **stack.env, "THREADS": "16", "BPIUM_RATE_LIMIT": "0"}
-            processes.append(
-                subprocess.Popen(
-                    [
-                        str(BIN / "functions-framework"),
-                        "--target",
-                        name,
-                        "--source",
-                        MAIN,
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                    ],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            urls[name] = f"http://127.0.0.1:{port}"
-            wait_listening(port, processes[-1])
-        yield stack, urls
+        with functions_served(("on_meeting_created", "on_meeting_updated"), env) as urls:
+            yield stack, urls
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=10)
         stack.stop()
 
 

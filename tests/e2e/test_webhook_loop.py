@@ -4,79 +4,29 @@ real signed webhooks at them, including our own write-back coming back as record
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from bpium_calendar.domain import event_id_for
 from sandbox.bpium import DEMO_LOGIN, DEMO_PASSWORD
+from sandbox.processes import functions_served
 from sandbox.stack import WEBHOOKS, Stack, start_stack
-from tests.conftest import MAIN, sign
+from tests.conftest import sign
 
 pytestmark = pytest.mark.e2e
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"functions-framework exited with {process.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 @pytest.fixture(scope="module")
 def running() -> Iterator[tuple[Stack, dict[str, str]]]:
     stack = start_stack()
-    processes: list[subprocess.Popen[bytes]] = []
-    urls: dict[str, str] = {}
     try:
-        for name in WEBHOOKS:
-            port = free_port()
-            env = {**os.environ, **stack.env, "THREADS": "4"}
-            processes.append(
-                subprocess.Popen(
-                    [
-                        str(BIN / "functions-framework"),
-                        "--target",
-                        name,
-                        "--source",
-                        MAIN,
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                    ],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            urls[name] = f"http://127.0.0.1:{port}"
-            wait_listening(port, processes[-1])
-        stack.subscribe(urls)
-        yield stack, urls
+        with functions_served(WEBHOOKS, {**os.environ, **stack.env, "THREADS": "4"}) as urls:
+            stack.subscribe(urls)
+            yield stack, urls
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=10)
         stack.stop()
 
 
