@@ -8,9 +8,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
+from . import log
 from .domain import EmployeeRef, emails_in
 from .errors import NotFound, UpstreamError, UpstreamUnavailable
 from .retry import remaining, with_retries
@@ -125,13 +127,13 @@ class BpiumClient:
     # -- the operations the use cases need ------------------------------------------------
 
     def get_catalog(self, catalog_id: str) -> dict[str, Any]:
-        data = self._call("GET", f"/catalogs/{catalog_id}")
+        data = self._call("GET", f"/catalogs/{_seg(catalog_id)}")
         if not isinstance(data, dict):
             raise UpstreamError(f"Bpium catalog {catalog_id}: unexpected answer")
         return data
 
     def get_record(self, catalog_id: str, record_id: str) -> dict[str, Any]:
-        data = self._call("GET", f"/catalogs/{catalog_id}/records/{record_id}")
+        data = self._call("GET", f"/catalogs/{_seg(catalog_id)}/records/{_seg(record_id)}")
         if not isinstance(data, dict):
             raise UpstreamError(f"Bpium record {catalog_id}/{record_id}: unexpected answer")
         return data
@@ -156,7 +158,7 @@ class BpiumClient:
                 params.append(("fields", json.dumps(list(fields))))
             if filters is not None:
                 params.append(("filters", json.dumps(filters)))
-            page = self._call("GET", f"/catalogs/{catalog_id}/records", params=params)
+            page = self._call("GET", f"/catalogs/{_seg(catalog_id)}/records", params=params)
             if not isinstance(page, list):
                 raise UpstreamError(f"Bpium records of {catalog_id}: unexpected answer")
             records += page
@@ -165,7 +167,8 @@ class BpiumClient:
 
     def patch_record(self, catalog_id: str, record_id: str, values: dict[str, Any]) -> None:
         """Changes only the given fields."""
-        self._call("PATCH", f"/catalogs/{catalog_id}/records/{record_id}", json={"values": values})
+        path = f"/catalogs/{_seg(catalog_id)}/records/{_seg(record_id)}"
+        self._call("PATCH", path, json={"values": values})
 
     def employee_emails(self, refs: Sequence[EmployeeRef], email_field: str) -> list[str]:
         """E-mails of the referenced records: one request per catalog (usually one in all)."""
@@ -183,7 +186,13 @@ class BpiumClient:
         for catalog_id, ids in by_catalog.items():
             for start in range(0, len(ids), IDS_PER_REQUEST):
                 chunk = ids[start : start + IDS_PER_REQUEST]
-                for record in self.list_records(catalog_id, ids=chunk, fields=[email_field]):
+                try:
+                    records = self.list_records(catalog_id, ids=chunk, fields=[email_field])
+                except NotFound:
+                    # A link into a catalog that is gone (or never was): no e-mails there.
+                    log.warning("employees_catalog_missing", catalog_id=catalog_id)
+                    break
+                for record in records:
                     values = record.get("values") or {}
                     ref = EmployeeRef(catalog_id, str(record.get("id")))
                     found[ref] = emails_in(values.get(email_field))
@@ -196,6 +205,11 @@ class BpiumClient:
             for record in self.list_records(catalog_id, ids=ids[start : start + IDS_PER_REQUEST]):
                 found[str(record.get("id"))] = record
         return found
+
+
+def _seg(value: str) -> str:
+    """An id as one URL path segment: nothing in it can reach another path."""
+    return quote(str(value), safe="$")
 
 
 def _retry_after(response: requests.Response) -> float:

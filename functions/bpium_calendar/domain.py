@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
@@ -155,10 +155,17 @@ def _text(value: Any, where: str) -> str:
     raise BadRequest(f"{where} must be a string", field=where)
 
 
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
+
+
 def _ident(value: Any, where: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+    """A Bpium id (digits, or a system name such as `$users`): nothing that could steer a URL."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
         raise BadRequest(f"{where} is missing or not an id", field=where)
-    return str(value)
+    text = str(value)
+    if not ID_PATTERN.match(text):
+        raise BadRequest(f"{where} is not a Bpium id", field=where)
+    return text
 
 
 def _mapping(value: Any, where: str, *, required: bool) -> Mapping[str, Any]:
@@ -169,13 +176,21 @@ def _mapping(value: Any, where: str, *, required: bool) -> Mapping[str, Any]:
     return value
 
 
-def parse_webhook(body: bytes) -> Webhook:
-    """Parses and shape-checks a webhook body; BadRequest names the first problem."""
+def load_json(body: bytes) -> Any:
+    """JSON from a request body; BadRequest for anything that is not (or nests too deep)."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}", code="invalid_json") from exc
-    root = _mapping(data, "body", required=True)
+        # JSON may spell lone surrogates (\ud800), which no URL, log or API can carry.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise BadRequest(f"body is not valid JSON: {reason}", code="invalid_json") from None
+    return data
+
+
+def parse_webhook(body: bytes) -> Webhook:
+    """Parses and shape-checks a webhook body; BadRequest names the first problem."""
+    root = _mapping(load_json(body), "body", required=True)
     hook = _mapping(root.get("hook"), "hook", required=True)
     payload = _mapping(root.get("payload"), "payload", required=True)
     user = _mapping(root.get("user"), "user", required=False)
@@ -208,6 +223,17 @@ def parse_catalog(data: Mapping[str, Any]) -> CatalogSchema:
         date_only = kind == "date" and config.get("time") is False
         fields[str(item["id"])] = FieldInfo(kind, date_only)
     return CatalogSchema(str(data.get("id", "")), fields)
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC time as Google wants it, `2026-12-01T07:00:00Z` (years below 1000 zero-padded)."""
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+def bpium_time(moment: datetime) -> str:
+    """UTC time as Bpium writes it, `2026-12-01T07:00:00.000Z`."""
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"
 
 
 def event_id_for(catalog_id: str, record_id: str) -> str:
@@ -260,6 +286,34 @@ def emails_in(value: Any) -> tuple[str, ...]:
     return tuple(e for e in found if e)
 
 
+def _span(
+    start_at: datetime,
+    end_at: datetime | None,
+    date_only: bool,
+    zone: ZoneInfo,
+    options: MappingOptions,
+) -> tuple[datetime | date, datetime | date]:
+    """The event's start and end; all-day dates when the start field has no time."""
+    f = options.fields
+    start: datetime | date
+    end: datetime | date
+    if date_only:
+        # A date-only field holds local midnight in UTC: the local date is the day.
+        start = start_at.astimezone(zone).date()
+        end = (end_at.astimezone(zone).date() if end_at else start) + timedelta(days=1)
+        if end <= start:
+            raise Unprocessable(f"the meeting ends before it starts (field {f.end})", field=f.end)
+    else:
+        start = start_at
+        end = end_at or start_at + timedelta(minutes=options.default_duration_minutes)
+        if end < start:
+            raise Unprocessable(f"the meeting ends before it starts (field {f.end})", field=f.end)
+        # Both must be expressible in the events' zone (Python's dates end at year 9999).
+        start.astimezone(zone)
+        end.astimezone(zone)
+    return start, end
+
+
 def meeting_from_values(
     catalog_id: str,
     record_id: str,
@@ -274,19 +328,12 @@ def meeting_from_values(
     if start_at is None:
         raise Unprocessable(f"the meeting has no start (field {f.start})", field=f.start)
     end_at = _parse_instant(values.get(f.end), f.end)
-    start: datetime | date
-    end: datetime | date
-    if schema.is_date_only(f.start):
-        # A date-only field holds local midnight in UTC: the local date is the day.
-        start = start_at.astimezone(zone).date()
-        end = (end_at.astimezone(zone).date() if end_at else start) + timedelta(days=1)
-        if end <= start:
-            raise Unprocessable(f"the meeting ends before it starts (field {f.end})", field=f.end)
-    else:
-        start = start_at
-        end = end_at or start_at + timedelta(minutes=options.default_duration_minutes)
-        if end < start:
-            raise Unprocessable(f"the meeting ends before it starts (field {f.end})", field=f.end)
+    try:
+        start, end = _span(start_at, end_at, schema.is_date_only(f.start), zone, options)
+    except OverflowError:
+        raise Unprocessable(
+            f"the meeting's dates are out of range (fields {f.start}, {f.end})", field=f.start
+        ) from None
     stored = _text(values.get(f.event_id), f.event_id).strip() or None
     return Meeting(
         catalog_id=catalog_id,
@@ -377,6 +424,10 @@ def attendees(candidates: Iterable[str]) -> Attendees:
 def _when(moment: datetime | date, time_zone: str) -> EventDateTime:
     if isinstance(moment, datetime):
         local = moment.astimezone(ZoneInfo(time_zone))
+        offset = local.utcoffset()
+        if offset is not None and offset.seconds % 60:
+            # Local mean time (before ~1920) has offsets in seconds, which RFC 3339 cannot say.
+            local = moment.astimezone(UTC)
         return {"dateTime": local.isoformat(timespec="seconds"), "timeZone": time_zone}
     return {"date": moment.isoformat()}
 

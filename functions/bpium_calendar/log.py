@@ -27,6 +27,7 @@ _context: ContextVar[Mapping[str, str] | None] = ContextVar("log_context", defau
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 _configured = False
+_QUIET_LIBRARIES = ("google", "googleapiclient", "google_auth_httplib2", "urllib3", "httplib2")
 _project: str | None = None
 _configure_lock = threading.Lock()
 
@@ -85,7 +86,13 @@ class CloudLoggingFormatter(logging.Formatter):
             entry["logging.googleapis.com/spanId"] = context["span_id"]
         if record.exc_info:
             entry["stack_trace"] = "".join(traceback.format_exception(*record.exc_info))
-        return _mask_secrets(json.dumps(entry, ensure_ascii=False, default=str))
+        text = json.dumps(entry, ensure_ascii=False, default=str)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: escape it rather than lose the line
+                text = json.dumps(entry, ensure_ascii=True, default=str)
+        return _mask_secrets(text)
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -110,6 +117,10 @@ def configure(level: str | None = None, project: str | None = None) -> None:
             handler.setFormatter(CloudLoggingFormatter())
             logger.addHandler(handler)
             logger.propagate = False
+            # Client libraries log request and response bodies at DEBUG (a secret's payload
+            # among them): never let them, whatever the root logger is set to.
+            for library in _QUIET_LIBRARIES:
+                logging.getLogger(library).setLevel(logging.INFO)
             _configured = True
             logger.setLevel("INFO")
         if project:

@@ -20,6 +20,7 @@ import google.auth.transport
 import google.oauth2.credentials
 
 from . import log
+from .domain import rfc3339
 from .errors import ConfigError, UpstreamError, UpstreamUnavailable
 from .secret_store import GOOGLE_OAUTH_CLIENT, GOOGLE_OAUTH_TOKEN, SecretStore
 
@@ -88,9 +89,7 @@ class StoredToken:
             {
                 "refresh_token": self.refresh_token,
                 "access_token": self.access_token,
-                "expiry": self.expiry.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                if self.expiry
-                else None,
+                "expiry": rfc3339(self.expiry) if self.expiry else None,
                 "scopes": list(self.scopes),
             }
         )

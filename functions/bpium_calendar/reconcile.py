@@ -27,10 +27,12 @@ from .domain import (
     EventBody,
     Meeting,
     attendees,
+    bpium_time,
     event_body,
     event_id_for,
     is_event_id,
     meeting_from_values,
+    rfc3339,
 )
 from .errors import AppError, Conflict, Gone, NotFound
 from .gcalendar import BatchOp, BatchOutcome
@@ -167,7 +169,7 @@ class Reconciler:
     def plan(self, start: datetime, end: datetime) -> Plan:
         fields, catalog = self.settings.fields, self.settings.meetings_catalog
         plan = Plan((start, end))
-        window = {fields.start: {"at": _bpium_time(start), "to": _bpium_time(end)}}
+        window = {fields.start: {"at": bpium_time(start), "to": bpium_time(end)}}
         records = {str(r["id"]): r for r in self.bpium.list_records(catalog, filters=window)}
         meetings = self._meetings(records.values(), plan)
         calendars = {m.calendar_id or self.settings.calendar_id for m in meetings.values()}
@@ -215,8 +217,8 @@ class Reconciler:
     def _our_events(self, calendar_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         params = {
             "privateExtendedProperty": f"{PRIVATE_CATALOG_KEY}={self.settings.meetings_catalog}",
-            "timeMin": _rfc3339(start),
-            "timeMax": _rfc3339(end),
+            "timeMin": rfc3339(start),
+            "timeMax": rfc3339(end),
         }
         items, _ = self.calendar.list_events(calendar_id, params, limit=None)
         return [e for e in items if e.get("status") != "cancelled"]
@@ -308,12 +310,3 @@ def _target(meeting: Meeting) -> str:
     if stored and is_event_id(stored):
         return stored
     return event_id_for(meeting.catalog_id, meeting.record_id)
-
-
-def _bpium_time(moment: datetime) -> str:
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from . import log
-from .domain import EMAIL_PATTERN, PRIVATE_CATALOG_KEY, PRIVATE_RECORD_KEY
+from .domain import EMAIL_PATTERN, PRIVATE_CATALOG_KEY, PRIVATE_RECORD_KEY, rfc3339
 from .errors import AppError, BadRequest, Gone
 from .settings import Settings
 
@@ -77,10 +77,6 @@ def parse_instant(value: str, name: str, zone: ZoneInfo) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass(frozen=True)
 class ListQuery:
     calendar_id: str
@@ -91,6 +87,13 @@ class ListQuery:
 
 def parse_list_query(params: Mapping[str, Any], settings: Settings, now: datetime) -> ListQuery:
     """Checks a list_events request and turns it into events.list parameters."""
+    try:
+        return _list_query(params, settings, now)
+    except OverflowError:
+        raise BadRequest("a date is out of range", code="date_out_of_range") from None
+
+
+def _list_query(params: Mapping[str, Any], settings: Settings, now: datetime) -> ListQuery:
     zone = ZoneInfo(settings.time_zone)
     calendar_id = _string(params, "calendarId") or settings.calendar_id
     sync_token = _string(params, "syncToken")
@@ -118,15 +121,15 @@ def parse_list_query(params: Mapping[str, Any], settings: Settings, now: datetim
     if time_max <= time_min:
         raise BadRequest("timeMax must be after timeMin", field="timeMax")
     query = {
-        "timeMin": _rfc3339(time_min),
-        "timeMax": _rfc3339(time_max),
+        "timeMin": rfc3339(time_min),
+        "timeMax": rfc3339(time_max),
         "singleEvents": True,  # recurring events come as their instances
         "orderBy": "startTime",
     }
     if q := _string(params, "q"):
         query["q"] = q
     if updated_min := _string(params, "updatedMin"):
-        query["updatedMin"] = _rfc3339(parse_instant(updated_min, "updatedMin", zone))
+        query["updatedMin"] = rfc3339(parse_instant(updated_min, "updatedMin", zone))
     raw_limit = _string(params, "limit")
     try:
         limit = int(raw_limit) if raw_limit else DEFAULT_LIMIT
@@ -210,7 +213,7 @@ def parse_new_calendar(params: Mapping[str, Any], settings: Settings) -> NewCale
     zone = _string(params, "timeZone") or settings.time_zone
     try:
         ZoneInfo(zone)
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, OSError) as exc:  # a folder or a too long name: OSError
         raise BadRequest(f"timeZone {zone!r} is not an IANA time zone", field="timeZone") from exc
     raw_shares = params.get("shareWith") or []
     if not isinstance(raw_shares, list):

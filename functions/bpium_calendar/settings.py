@@ -187,7 +187,7 @@ class _Reader:
         value = self.text(name) or default
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             self.problems.append(f"{name}: unknown IANA time zone {value!r}")
             return default
         return value

@@ -16,6 +16,7 @@ from typing import Any
 import google.auth.transport.requests
 
 from . import log
+from .domain import rfc3339
 from .oauth import OAuthClient, ReauthorizationRequired, StoredToken, refresh_token_grant
 from .secret_store import GOOGLE_OAUTH_CLIENT, GOOGLE_OAUTH_TOKEN, SecretStore
 
@@ -40,7 +41,7 @@ class _TimedRequest(google.auth.transport.requests.Request):
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+    return rfc3339(moment) if moment else None
 
 
 class TokenRefresher:

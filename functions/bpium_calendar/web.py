@@ -6,7 +6,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from urllib.parse import parse_qsl
 import flask
 
 from . import log
-from .domain import parse_webhook
+from .domain import load_json, parse_webhook
 from .errors import AppError, BadRequest, PayloadTooLarge, Unauthorized
 from .retry import deadline_in
 from .secret_store import API_KEY, BPIUM_WEBHOOK_SECRET
@@ -128,10 +127,7 @@ def request_params(request: flask.Request, body: bytes) -> dict[str, Any]:
     if request.mimetype == "application/x-www-form-urlencoded":
         params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         return params
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}", code="invalid_json") from exc
+    data = load_json(body)
     if not isinstance(data, dict):
         raise BadRequest("the JSON body must be an object of parameters", field="body")
     params.update(data)
