@@ -280,3 +280,44 @@ def test_parse_catalog_knows_date_only_fields() -> None:
     assert not schema.is_date_only("4")
     assert schema.type_of("6") == "user"
     assert schema.type_of("nope") is None
+
+
+@pytest.mark.parametrize("record_id", ["../../8/records/1", "1?x=2", "a b", "", "x" * 65, "1.2"])
+def test_ids_that_could_steer_a_url_are_refused(record_id: str) -> None:
+    body = json.dumps(
+        {"hook": {"event": "record.created"}, "payload": {"catalogId": "7", "recordId": record_id}}
+    ).encode()
+    with pytest.raises(BadRequest) as caught:
+        parse_webhook(body)
+    assert caught.value.details["field"] == "payload.recordId"
+
+
+@pytest.mark.parametrize("body", [b'{"a": "\\ud800"}', b"[" * 100_000 + b"]" * 100_000])
+def test_lone_surrogates_and_deep_nesting_are_not_json_we_take(body: bytes) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse_webhook(body)
+    assert caught.value.code == "invalid_json"
+
+
+@pytest.mark.parametrize("start", ["9999-12-31T23:59:00+00:00", "0001-01-01T00:00:00+05:00"])
+def test_dates_at_pythons_limits_are_unprocessable(start: str) -> None:
+    with pytest.raises(Unprocessable):
+        meeting_from_values("7", "1", {"3": start}, SCHEMA, OPTIONS)
+
+
+def test_offsets_with_seconds_are_written_in_utc() -> None:
+    meeting = meeting_from_values("7", "1", {"3": "1900-01-01T00:00:00.000Z"}, SCHEMA, OPTIONS)
+    body = event_body(meeting, [], "Europe/Moscow")
+    assert body["start"] == {"dateTime": "1900-01-01T00:00:00+00:00", "timeZone": "Europe/Moscow"}
+
+
+def test_times_are_written_as_google_and_bpium_want_them() -> None:
+    from datetime import UTC, datetime
+
+    from bpium_calendar.domain import bpium_time, rfc3339
+
+    assert rfc3339(datetime(999, 1, 1, tzinfo=UTC)) == "0999-01-01T00:00:00Z"
+    assert rfc3339(datetime(2026, 12, 1, 10, 0, 1, 999, tzinfo=UTC)) == "2026-12-01T10:00:01Z"
+    assert (
+        bpium_time(datetime(2026, 12, 1, 7, 0, 0, 123456, tzinfo=UTC)) == "2026-12-01T07:00:00.123Z"
+    )
