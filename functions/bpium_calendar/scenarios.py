@@ -68,13 +68,20 @@ def parse_instant(value: str, name: str, zone: ZoneInfo) -> datetime:
     """Bpium's UTC ISO strings, any RFC 3339 time, or a plain date (local midnight)."""
     try:
         if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), zone)
-        parsed = datetime.fromisoformat(value)
+            parsed = datetime.combine(date.fromisoformat(value), time(), zone)
+        else:
+            parsed = datetime.fromisoformat(value)
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+        # A default window reaches this far from it: both ends must stay within Python's dates.
+        (parsed - timedelta(days=DEFAULT_WINDOW_DAYS)).astimezone(UTC)
+        (parsed + timedelta(days=DEFAULT_WINDOW_DAYS)).astimezone(UTC)
     except ValueError as exc:
         raise BadRequest(
             f"{name} is neither a date nor an ISO time: {value!r}", field=name
         ) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+    except OverflowError:
+        raise BadRequest(f"{name} is out of range: {value!r}", field=name) from None
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -87,13 +94,6 @@ class ListQuery:
 
 def parse_list_query(params: Mapping[str, Any], settings: Settings, now: datetime) -> ListQuery:
     """Checks a list_events request and turns it into events.list parameters."""
-    try:
-        return _list_query(params, settings, now)
-    except OverflowError:
-        raise BadRequest("a date is out of range", code="date_out_of_range") from None
-
-
-def _list_query(params: Mapping[str, Any], settings: Settings, now: datetime) -> ListQuery:
     zone = ZoneInfo(settings.time_zone)
     calendar_id = _string(params, "calendarId") or settings.calendar_id
     sync_token = _string(params, "syncToken")

@@ -27,6 +27,8 @@ GOOGLE_OAUTH_CLIENT = "google-oauth-client"
 GOOGLE_OAUTH_TOKEN = "google-oauth-token"  # noqa: S105 - a secret's name
 
 DEFAULT_MAX_AGE = 300.0
+# Fields of the JSON secrets that are not secret: masking them would only blur the logs.
+_PUBLIC_KEYS = frozenset({"expiry", "scopes", "scope", "token_uri", "auth_uri"})
 
 
 class SecretSource(Protocol):
@@ -220,8 +222,8 @@ class SecretStore:
             raise ConfigError(f"secret {name} is not valid JSON", code="secret_invalid") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"secret {name} must be a JSON object", code="secret_invalid")
-        for value in data.values():
-            if isinstance(value, str):
+        for key, value in data.items():
+            if isinstance(value, str) and key not in _PUBLIC_KEYS:
                 log.register_secret(value)
         return data
 

@@ -251,6 +251,8 @@ def test_calendar_timeouts_are_retried_then_reported_unavailable(env: Stack) -> 
         stack.env["GOOGLE_CALENDAR_ENDPOINT"],
         http_factory=lambda: httplib2.Http(timeout=0.3),
     )
+    # Its own calendar: a stalled request finishing after the test cannot touch the next one's.
+    stack.google.add_calendar("stalls@group.calendar.google.com")
     stack.google.recorder.add_fault(fault("/events", None, count=1, delay=0.6))
     body = {
         "summary": "x",
@@ -258,8 +260,14 @@ def test_calendar_timeouts_are_retried_then_reported_unavailable(env: Stack) -> 
         "end": {"dateTime": "2026-12-01T11:00:00Z"},
         "id": "timeoutagain01",
     }
-    created = client.insert("primary", body, send_updates="none")  # first try stalls, second works
+    created = client.insert(
+        "stalls@group.calendar.google.com", body, send_updates="none"
+    )  # first try stalls, second works
     assert created["id"] == "timeoutagain01"
     stack.google.recorder.add_fault(fault("/events", None, count=10, delay=0.6))
     with pytest.raises(UpstreamUnavailable):
-        client.insert("primary", {**body, "id": "timeoutagain02"}, send_updates="none")
+        client.insert(
+            "stalls@group.calendar.google.com",
+            {**body, "id": "timeoutagain02"},
+            send_updates="none",
+        )
