@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,7 +19,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from sandbox.common import ServerThread
-from sandbox.google_calendar import GoogleStandIn, serve
+from sandbox.google_calendar import GoogleStandIn
 
 SCOPES = ["https://www.googleapis.com/auth/calendar"]
 CLIENT_ID = "client-1.apps.googleusercontent.com"
@@ -28,14 +27,6 @@ CLIENT_SECRET = "secret-1"
 REFRESH_TOKEN = "1//refresh-1"
 ACCOUNT = "owner@example.com"
 HEX_ID = "0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def shared() -> Iterator[tuple[GoogleStandIn, ServerThread]]:
-    """One server for the module; reset for each test."""
-    stand_in, thread = serve()
-    yield stand_in, thread
-    thread.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,20 +16,13 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from sandbox.common import ServerThread
-from sandbox.google_calendar import ApiError, GoogleStandIn, serve
+from sandbox.google_calendar import ApiError, GoogleStandIn
 
 SCOPES = ["https://www.googleapis.com/auth/calendar"]
 CLIENT_ID = "client-1.apps.googleusercontent.com"
 ACCOUNT = "owner@example.com"
 MASTER = "abcdef0123"
 MOSCOW = "Europe/Moscow"
-
-
-@pytest.fixture(scope="module")
-def shared() -> Iterator[tuple[GoogleStandIn, ServerThread]]:
-    stand_in, thread = serve()
-    yield stand_in, thread
-    thread.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,20 +16,13 @@ from google.auth.transport.requests import Request
 from google.oauth2.credentials import Credentials
 
 from sandbox.common import ServerThread
-from sandbox.google_calendar import GoogleStandIn, serve
+from sandbox.google_calendar import GoogleStandIn
 
 CLIENT_ID = "desktop-1.apps.googleusercontent.com"
 CLIENT_SECRET = "desktop-secret"
 CALENDAR = "https://www.googleapis.com/auth/calendar"
 REDIRECT = "http://127.0.0.1:8765/"
 STATE = "st/a+te=1 &x"  # characters a sloppy echo would mangle
-
-
-@pytest.fixture(scope="module")
-def shared() -> Iterator[tuple[GoogleStandIn, ServerThread]]:
-    stand_in, thread = serve()
-    yield stand_in, thread
-    thread.stop()
 
 
 @pytest.fixture
