@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -20,3 +21,20 @@ def insert_event(stack: Stack, calendar_id: str, body: dict[str, Any]) -> dict[s
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result
+
+
+def insert_legacy_event(
+    stack: Stack, event_id: str, start: str = "2026-12-01T10:00:00+03:00"
+) -> None:
+    """An event as Bpium's old BPMN scenario made it: its own id, none of our marks."""
+    begin = datetime.fromisoformat(start)
+    insert_event(
+        stack,
+        "primary",
+        {
+            "id": event_id,
+            "summary": "Old",
+            "start": {"dateTime": begin.isoformat()},
+            "end": {"dateTime": (begin + timedelta(hours=1)).isoformat()},
+        },
+    )

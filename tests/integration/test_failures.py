@@ -19,7 +19,7 @@ from sandbox.common import Fault
 from sandbox.stack import Stack
 from tests.conftest import hook_body
 from tests.integration.conftest import Functions
-from tests.integration.google_helpers import insert_event
+from tests.integration.google_helpers import insert_legacy_event
 from tests.integration.test_webhooks import meeting
 
 
@@ -137,16 +137,7 @@ def test_stored_event_missing_from_google_is_recreated_under_our_id(fns: Functio
 def test_delete_of_a_legacy_event_finds_it_by_our_marks(fns: Functions) -> None:
     stack = fns.stack
     legacy = "oldbpmnevent00002"
-    insert_event(
-        stack,
-        "primary",
-        {
-            "id": legacy,
-            "summary": "Old",
-            "start": {"dateTime": "2026-12-01T10:00:00+03:00"},
-            "end": {"dateTime": "2026-12-01T11:00:00+03:00"},
-        },
-    )
+    insert_legacy_event(stack, legacy)
     record = meeting(stack, **{"8": legacy})
     assert fns.created(record).get_json()["eventId"] == legacy  # patched: now carries our marks
     answer = fns.deleted(record).get_json()

@@ -161,19 +161,10 @@ def test_an_impossible_meeting_is_counted_not_fatal(fns: Functions) -> None:
 
 
 def test_a_legacy_event_id_is_kept(fns: Functions) -> None:
-    from tests.integration.google_helpers import insert_event
+    from tests.integration.google_helpers import insert_legacy_event
 
     stack = fns.stack
-    insert_event(
-        stack,
-        "primary",
-        {
-            "id": "oldbpmnevent00003",
-            "summary": "Old",
-            "start": {"dateTime": SOON.isoformat()},
-            "end": {"dateTime": (SOON + timedelta(hours=1)).isoformat()},
-        },
-    )
+    insert_legacy_event(stack, "oldbpmnevent00003", SOON.isoformat())
     meeting(stack, **{"8": "oldbpmnevent00003"})
     counts = reconcile(fns)
     assert counts["updated"] == 1

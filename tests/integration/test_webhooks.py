@@ -127,18 +127,9 @@ def test_legacy_event_id_keeps_its_event(fns: Functions) -> None:
     stack = fns.stack
     legacy = "oldbpmnevent00001"
     stack.google.add_calendar("team@group.calendar.google.com")  # unrelated calendar stays empty
-    from tests.integration.google_helpers import insert_event
+    from tests.integration.google_helpers import insert_legacy_event
 
-    insert_event(
-        stack,
-        "primary",
-        {
-            "id": legacy,
-            "summary": "Old",
-            "start": {"dateTime": "2026-12-01T10:00:00+03:00"},
-            "end": {"dateTime": "2026-12-01T11:00:00+03:00"},
-        },
-    )
+    insert_legacy_event(stack, legacy)
     record = meeting(stack, **{"8": legacy})
     fns.reset_calls()
     answer = fns.created(record).get_json()
