@@ -220,7 +220,13 @@ class Reconciler:
             "timeMin": rfc3339(start),
             "timeMax": rfc3339(end),
         }
-        items, _ = self.calendar.list_events(calendar_id, params, limit=None)
+        try:
+            items, _ = self.calendar.list_events(calendar_id, params, limit=None)
+        except NotFound:
+            # A calendar a meeting names that the account cannot see: its writes fail and
+            # are counted; the other calendars are still reconciled.
+            log.warning("calendar_missing", calendar_id=calendar_id)
+            return []
         return [e for e in items if e.get("status") != "cancelled"]
 
     def _meetings(self, records: Iterable[Mapping[str, Any]], plan: Plan) -> dict[str, Meeting]:

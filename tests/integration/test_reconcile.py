@@ -262,3 +262,38 @@ def test_backfill_reports_missing_settings(env: Stack) -> None:
     )
     assert "BPIUM_URL" in said[0]
     services.reset()
+
+
+def test_a_calendar_the_account_cannot_see_does_not_stop_the_others(
+    fns: Functions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = fns.stack
+    stack.bpium.add_catalog(
+        stack.meetings,
+        "Встречи",
+        [
+            *[
+                {"id": f, "type": t, "config": c}
+                for f, t, c in (
+                    ("2", "text", {}),
+                    ("3", "date", {"time": True}),
+                    ("4", "date", {"time": True}),
+                    ("5", "text", {}),
+                    ("6", "user", {}),
+                    ("7", "contact", {}),
+                    ("8", "text", {}),
+                    ("9", "text", {}),
+                    ("13", "text", {}),
+                )
+            ],
+        ],
+    )
+    monkeypatch.setenv("BPIUM_FIELDS", json.dumps({**stack.seed["fields"], "calendar": "13"}))
+    services.reset()
+    good = meeting(stack)
+    meeting(stack, **{"13": "gone@group.calendar.google.com"})
+    counts = reconcile(fns)
+    assert (counts["created"], counts["failed"]) == (1, 1)
+    assert (
+        stack.google.event("primary", event_id_for(stack.meetings, good))["status"] == "confirmed"
+    )
