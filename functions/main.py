@@ -47,10 +47,12 @@ def create_calendar(request: flask.Request) -> flask.Response:
 @functions_framework.http
 def refresh_tokens(request: flask.Request) -> flask.Response:
     """Cloud Scheduler (OIDC): keep the stored Google access token fresh; prune old versions."""
-    return web.refresh_tokens("refresh_tokens", request, services)
+    return web.scheduled_job(
+        "refresh_tokens", request, services, lambda ready: ready.token_refresher.run()
+    )
 
 
 @functions_framework.http
 def reconcile(request: flask.Request) -> flask.Response:
     """Cloud Scheduler (OIDC): make the calendar match Bpium over the window; heals drops."""
-    return web.reconcile("reconcile", request, services)
+    return web.scheduled_job("reconcile", request, services, lambda ready: ready.reconciler.run())

@@ -230,20 +230,18 @@ class CalendarClient:
         self, calendar_id: str, catalog_id: str, record_id: str
     ) -> list[dict[str, Any]]:
         """Live events carrying our marks for this record (e.g. a legacy id we patched)."""
-        request = self._service.events().list(
-            calendarId=calendar_id,
-            privateExtendedProperty=[
+        params = {
+            "privateExtendedProperty": [
                 f"{PRIVATE_CATALOG_KEY}={catalog_id}",
                 f"{PRIVATE_RECORD_KEY}={record_id}",
-            ],
-            maxResults=50,
-        )
-        result = self._execute("list", request)
+            ]
+        }
+        items, _ = self.list_events(calendar_id, params, limit=50)
         wanted = {PRIVATE_CATALOG_KEY: catalog_id, PRIVATE_RECORD_KEY: record_id}
         # Google's guides disagree on whether repeated filters AND or OR: check both marks.
         return [
             item
-            for item in result.get("items", [])
+            for item in items
             if wanted.items() <= item.get("extendedProperties", {}).get("private", {}).items()
         ]
 

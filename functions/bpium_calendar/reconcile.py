@@ -26,9 +26,7 @@ from .domain import (
     EmployeeRef,
     EventBody,
     Meeting,
-    attendees,
     bpium_time,
-    event_body,
     event_id_for,
     is_event_id,
     meeting_from_values,
@@ -255,8 +253,7 @@ class Reconciler:
         bodies: dict[str, EventBody] = {}
         for record_id, meeting in meetings.items():
             found = [e for ref in meeting.employees for e in emails.get(ref, ())]
-            people = attendees([*found, *meeting.guests])
-            bodies[record_id] = event_body(meeting, people.emails, self.settings.time_zone)
+            bodies[record_id], _ = self.sync.body(meeting, found)
         return bodies
 
     # -- applying: writes -----------------------------------------------------------------

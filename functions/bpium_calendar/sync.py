@@ -9,8 +9,10 @@ from typing import Any, Protocol, TypeVar
 
 from . import log
 from .domain import (
+    Attendees,
     CatalogSchema,
     EmployeeRef,
+    EventBody,
     MappingOptions,
     Meeting,
     Webhook,
@@ -260,7 +262,7 @@ class MeetingSync:
             if meeting.employees
             else []
         )
-        people = attendees([*employee_emails, *meeting.guests])
+        body, people = self.body(meeting, employee_emails)
         if people.dropped:
             log.warning(
                 "attendees_dropped",
@@ -268,7 +270,6 @@ class MeetingSync:
                 record_id=record_id,
                 dropped=list(people.dropped),
             )
-        body = event_body(meeting, people.emails, self.settings.time_zone)
         calendar_id = meeting.calendar_id or self.settings.calendar_id
         derived = event_id_for(catalog_id, record_id)
         stored = meeting.stored_event_id
@@ -296,6 +297,11 @@ class MeetingSync:
             meet=meeting.meet,
         )
         return SyncResult(action, event["id"], calendar_id, dropped_attendees=people.dropped)
+
+    def body(self, meeting: Meeting, employee_emails: Sequence[str]) -> tuple[EventBody, Attendees]:
+        """The event fields for a meeting whose employees have these e-mails."""
+        people = attendees([*employee_emails, *meeting.guests])
+        return event_body(meeting, people.emails, self.settings.time_zone), people
 
     def _move(self, source: str, event_id: str, destination: str) -> None:
         """The meeting's calendar field changed: its event follows, keeping its id."""

@@ -174,15 +174,11 @@ def meeting_webhook(
     return endpoint(name, request, handle)
 
 
-def refresh_tokens(
-    name: str, request: flask.Request, services: Callable[[], Services]
+def scheduled_job(
+    name: str,
+    request: flask.Request,
+    services: Callable[[], Services],
+    job: Callable[[Services], dict[str, Any]],
 ) -> flask.Response:
-    """Cloud Scheduler's call (IAM-authenticated at the platform): refresh the stored token."""
-    return endpoint(name, request, lambda: (200, services().token_refresher.run()))
-
-
-def reconcile(
-    name: str, request: flask.Request, services: Callable[[], Services]
-) -> flask.Response:
-    """Cloud Scheduler's call (IAM-authenticated at the platform): heal what webhooks missed."""
-    return endpoint(name, request, lambda: (200, services().reconciler.run()))
+    """Cloud Scheduler's call (IAM-authenticated by the platform): run the job, answer counts."""
+    return endpoint(name, request, lambda: (200, job(services())))
