@@ -1,17 +1,32 @@
 """Bpium stand-in: the REST API at `/api/v1` and signed webhooks, as Bpium serves them.
 
 What it checks, like the real service: Basic auth (deliberately slow) that sets a
-`connect.sid` session cookie, the per-account rate limit (429 with `Retry-After`), field
-ids and value types on writes, the `filters`/`fields`/`id`/`limit`/`offset` list params.
-When a record changes it POSTs `record.created|updated|deleted` webhooks from one
-background worker, in order, signed with HMAC-MD5 (base64) of the raw body; no retries,
-and a hook that answers 410 is deleted.
+`connect.sid` session cookie, the per-account rate limit (429), field ids and value types on
+writes, the `filters`/`fields`/`id`/`limit`/`offset` list params. When a record changes it
+POSTs `record.created|updated|deleted` webhooks signed with HMAC-MD5 (base64) of the raw
+body, each on its own thread, all at once: no queue, no order, no retries, and a hook that
+answers 410 is deleted. Dates are stored as `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC, the year
+zero-padded to four digits (years 1..9999).
+
+Switches (constructor keywords and attributes); the default is the harsher reading where the
+docs are silent:
+
+- `delivery_jitter=0.0`: each webhook waits a random 0..jitter s before it is sent, so the
+  created/updated/deleted hooks of one record arrive in any order; `delivery_seed=0` seeds
+  it (`reset` re-seeds), None for an unseeded draw.
+- `retry_after_header=False`: a 429 carries no `Retry-After`; True adds one (whole seconds).
+- `patch_answer="empty"`: a PATCH answers 200 with a zero-length body and no Content-Type;
+  "text" answers `OK` as text/plain; "record" answers JSON `{"id"}`.
+- `timestamp_form="unix-string"`: the webhook `timestamp` is Unix seconds as a string
+  (`"1459500623"`); "unix-int" sends a number; "iso" sends `2015-11-06T21:00:00.000Z`.
+- `basic_auth_delay=0.0`, `rate_limit=100`, `rate_window=30.0`, `clock=time.time`.
 
 Admin routes (besides the common ones of `sandbox.common`):
 
 - `POST /_sandbox/hooks` {url, event, catalogId, secret, fields?} -> {"id"}
 - `GET  /_sandbox/hooks` -> {"items": [...]}; `DELETE /_sandbox/hooks/<id>`
-- `GET  /_sandbox/deliveries` -> {"items": [...]}
+- `GET  /_sandbox/deliveries` -> {"items": [{hookId, event, url, sequenceId, status,
+  response, body, delay}]}, in the order the deliveries finished
 - `POST /_sandbox/wait-idle` {timeout?} -> {"idle": bool}
 - `POST /_sandbox/reset` {seed?: bool} -> drop records, deliveries, calls, faults, sessions;
   with `"seed": true` the demo data is put back
@@ -26,7 +41,7 @@ import hashlib
 import hmac
 import json
 import math
-import queue
+import random
 import re
 import secrets
 import threading
@@ -49,6 +64,8 @@ USERS_CATALOG = "$users"
 EVENTS = ("record.created", "record.updated", "record.deleted")
 MAX_LIMIT = 500
 DELIVERY_TIMEOUT = 65.0
+TIMESTAMP_FORMS = ("unix-string", "unix-int", "iso")
+PATCH_ANSWERS = ("empty", "text", "record")
 
 DEMO_LOGIN = "api@acme.example"
 DEMO_PASSWORD = "bpium-demo-password"
@@ -72,23 +89,36 @@ class _Delivery:
     sequence_id: int
     body: dict[str, Any]
     generation: int
+    delay: float
+    cancelled: threading.Event  # set by reset: a delivery still waiting is dropped
 
 
 def _iso(instant: datetime) -> str:
     """Bpium's date format: UTC with milliseconds, `2015-11-06T21:00:00.000Z`."""
-    utc = instant.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    u = instant.astimezone(UTC)
+    # integracii/api/data/records.md: "2015-11-06T21:00:00.000Z" «дата в 0-м часовом поясе»;
+    # the year always four digits, zero-padded (glibc's strftime("%Y") writes 999 as "999")
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+        f".{u.microsecond // 1000:03d}Z"
+    )
 
 
 def _parse_date(value: Any) -> datetime | None:
-    """An ISO 8601 date-time with an offset (or `Z`) as an aware datetime, else None."""
+    """An ISO 8601 date-time with an offset (or `Z`) as an aware UTC datetime, else None.
+
+    The year has four digits (`0999-05-01T10:00:00.000Z`); one that leaves years 1..9999 when
+    moved to UTC (`0001-01-01T00:00:00+03:00`) is no date either.
+    """
     if not isinstance(value, str) or "T" not in value:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            return None
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _is_number(value: Any) -> bool:
@@ -151,16 +181,33 @@ class BpiumStandIn:
         basic_auth_delay: float = 0.0,
         rate_limit: int = 100,
         rate_window: float = 30.0,
+        *,
+        delivery_jitter: float = 0.0,
+        delivery_seed: int | None = 0,
+        retry_after_header: bool = False,
+        patch_answer: str = "empty",
+        timestamp_form: str = "unix-string",
     ) -> None:
+        if delivery_jitter < 0:
+            raise ValueError("delivery_jitter must be >= 0")
+        if patch_answer not in PATCH_ANSWERS:
+            raise ValueError(f"patch_answer must be one of {PATCH_ANSWERS}")
+        if timestamp_form not in TIMESTAMP_FORMS:
+            raise ValueError(f"timestamp_form must be one of {TIMESTAMP_FORMS}")
+        self._lock = threading.RLock()
         self.clock = clock
         self.basic_auth_delay = basic_auth_delay
         self.rate_limit = rate_limit
         self.rate_window = rate_window
+        self.delivery_jitter = delivery_jitter
+        self.delivery_seed = delivery_seed
+        self.retry_after_header = retry_after_header
+        self.patch_answer = patch_answer
+        self.timestamp_form = timestamp_form
         self.basic_auth_count = 0
         self.hooks: dict[str, dict[str, Any]] = {}
         self.deliveries: list[dict[str, Any]] = []
 
-        self._lock = threading.RLock()
         self._users: dict[str, tuple[str, str]] = {}  # login -> (password, user id)
         self._sessions: dict[str, str] = {}  # connect.sid -> user id
         self._requests: dict[str, deque[float]] = {}  # user id -> request times
@@ -170,10 +217,9 @@ class BpiumStandIn:
         self._next_hook_id = 0
         self._generation = 0
 
-        self._queue: queue.Queue[_Delivery] = queue.Queue()
-        self._pending = 0
+        self._pending = 0  # deliveries started and not yet finished
         self._idle = threading.Condition(self._lock)
-        self._worker: threading.Thread | None = None
+        self._cancelled = threading.Event()  # replaced (after being set) by each reset
 
         self.add_catalog(
             USERS_CATALOG,
@@ -185,6 +231,17 @@ class BpiumStandIn:
         )
         self.recorder = common.Recorder()
         self.app = self._build_app()
+
+    @property
+    def delivery_seed(self) -> int | None:
+        """Seed of the delivery jitter; setting it (or `reset`) starts the draws again."""
+        return self._delivery_seed
+
+    @delivery_seed.setter
+    def delivery_seed(self, seed: int | None) -> None:
+        with self._lock:
+            self._delivery_seed = seed
+            self._rng = random.Random(seed)
 
     # ----------------------------------------------------------------- setup API
 
@@ -271,7 +328,7 @@ class BpiumStandIn:
         return hook_id
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """True once every queued delivery has been attempted (False on timeout)."""
+        """True once every delivery fired so far has finished or been dropped (else False)."""
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
 
@@ -281,12 +338,16 @@ class BpiumStandIn:
             self._sessions.clear()
 
     def reset(self) -> None:
-        """Drops records, deliveries (sent and queued), calls, faults, sessions, rate windows.
+        """Drops records, deliveries (sent and waiting), calls, faults, sessions, rate windows.
 
-        Catalogs, users and hooks stay; record ids and hooks' sequenceIds start again.
+        Catalogs, users and hooks stay; record ids, hooks' sequenceIds and the jitter's
+        draws start again. A delivery already on the wire finishes but is not logged.
         """
         with self._lock:
             self._generation += 1
+            self._cancelled.set()
+            self._cancelled = threading.Event()
+            self._rng = random.Random(self._delivery_seed)
             for catalog_id in self._records:
                 self._records[catalog_id] = {}
                 self._next_ids[catalog_id] = 0
@@ -492,7 +553,7 @@ class BpiumStandIn:
         user_id: str,
         changed: set[str] | None,
     ) -> None:
-        timestamp = _iso(datetime.fromtimestamp(self.clock(), UTC))
+        timestamp = self._timestamp()
         for hook in self.hooks.values():
             if hook["catalogId"] != catalog_id or hook["event"] != event:
                 continue
@@ -505,36 +566,53 @@ class BpiumStandIn:
                 "payload": copy.deepcopy(payload),
                 "user": {"id": user_id},
             }
-            self._pending += 1
-            self._queue.put(
-                _Delivery(
-                    hook["id"],
-                    event,
-                    hook["url"],
-                    hook["secret"],
-                    hook["sequenceId"],
-                    body,
-                    self._generation,
-                )
+            jitter = self.delivery_jitter
+            delivery = _Delivery(
+                hook["id"],
+                event,
+                hook["url"],
+                hook["secret"],
+                hook["sequenceId"],
+                body,
+                self._generation,
+                self._rng.uniform(0.0, jitter) if jitter > 0 else 0.0,
+                self._cancelled,
             )
-        if self._pending and self._worker is None:
-            self._worker = threading.Thread(target=self._work, name="bpium-webhooks", daemon=True)
-            self._worker.start()
+            self._pending += 1
+            # integracii/webhooks.md «Принцип работы»: «события отправляются параллельно»,
+            # «одновременно и не ждет завершения»; «Очередь отправки»: «Бипиум не использует
+            # очередь отправки событий»: so one thread per delivery, no order among them
+            threading.Thread(
+                target=self._run_delivery,
+                args=(delivery,),
+                name=f"bpium-webhook-{hook['id']}-{hook['sequenceId']}",
+                daemon=True,
+            ).start()
 
-    def _work(self) -> None:
-        while True:
-            delivery = self._queue.get()
-            try:
-                self._deliver(delivery)
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
+    def _timestamp(self) -> str | int:
+        now = self.clock()
+        if self.timestamp_form == "unix-string":  # integracii/webhooks.md: "1459500623"
+            return str(int(now))
+        if self.timestamp_form == "unix-int":
+            return int(now)
+        if self.timestamp_form == "iso":
+            return _iso(datetime.fromtimestamp(now, UTC))
+        raise ValueError(f"timestamp_form must be one of {TIMESTAMP_FORMS}")
+
+    def _run_delivery(self, delivery: _Delivery) -> None:
+        try:
+            if delivery.cancelled.wait(delivery.delay):
+                return  # reset while it waited
+            self._deliver(delivery)
+        finally:
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
 
     def _deliver(self, delivery: _Delivery) -> None:
         with self._lock:
             if delivery.generation != self._generation or delivery.hook_id not in self.hooks:
-                return  # reset or hook deleted meanwhile
+                return  # reset or hook deleted (by a 410 or the admin) meanwhile
         raw = json.dumps(delivery.body, ensure_ascii=False, separators=(",", ":")).encode()
         signature = base64.b64encode(
             hmac.new(delivery.secret.encode(), raw, hashlib.md5).digest()
@@ -563,9 +641,10 @@ class BpiumStandIn:
                     "status": status,
                     "response": text,
                     "body": delivery.body,
+                    "delay": delivery.delay,
                 }
-            )
-            if status == 410:  # Bpium deletes a webhook that answers 410 Gone
+            )  # in the order deliveries finish, not the order they were fired
+            if status == 410:  # integracii/webhooks.md «Коды ответов»: «410, он удалит вебхук»
                 self.hooks.pop(delivery.hook_id, None)
 
     # ------------------------------------------------------------------ filters
@@ -735,7 +814,9 @@ class BpiumStandIn:
             if len(times) >= self.rate_limit:
                 wait = max(1, math.ceil(times[0] + self.rate_window - now))
                 response = _error(429, "Too Many Requests")
-                response.headers["Retry-After"] = str(wait)
+                # integracii/api/README.md «Лимиты»: 429 named, Retry-After never: off by default
+                if self.retry_after_header:
+                    response.headers["Retry-After"] = str(wait)
                 return response
             times.append(now)
         return None
@@ -829,7 +910,7 @@ class BpiumStandIn:
             with self._lock:
                 self._catalog(catalog_id)
             self._update(catalog_id, record_id, _values_body(), fire=True, user_id=g.user_id)
-            return jsonify({"id": record_id})
+            return self._patch_answer(record_id)
 
         @app.delete(API + "/catalogs/<catalog_id>/records/<record_id>")
         def delete_record(catalog_id: str, record_id: str) -> Response:
@@ -838,6 +919,20 @@ class BpiumStandIn:
 
         self._install_admin_routes(app)
         return app
+
+    def _patch_answer(self, record_id: str) -> Response:
+        # integracii/api/data/records.md «Изменить запись»: «Ответ: 200 OK», no body, no type
+        if self.patch_answer == "empty":
+            response = Response(b"", status=200)
+            del response.headers["Content-Type"]
+            return response
+        # Bpium runs on Node (deployment/nastroika-i-zapusk/parametry-config.env/bpium.md,
+        # NODE_TLS_REJECT_UNAUTHORIZED): "text" is Express's res.sendStatus(200)
+        if self.patch_answer == "text":
+            return Response("OK", status=200, mimetype="text/plain")
+        if self.patch_answer == "record":
+            return jsonify({"id": record_id})
+        raise ValueError(f"patch_answer must be one of {PATCH_ANSWERS}")
 
     def _install_admin_routes(self, app: Flask) -> None:
         admin = common.ADMIN_PREFIX

@@ -18,9 +18,41 @@ rules, patch semantics, access levels, paging and sync tokens.
 - `/calendar/v3/calendars/{calendarId}/events`     events.list (GET), events.insert (POST)
 - `/calendar/v3/calendars/{calendarId}/events/{eventId}`  get, patch, update (PUT), delete;
                                                    `.../move` (POST), `.../instances` (GET)
-- `POST /batch/calendar/v3`                        multipart/mixed batch of the calls above
-- `/_sandbox/...`                                  admin routes, see `_install_admin` and
+- `POST /batch/calendar/v3`                        multipart/mixed batch of the calls above;
+                                                   each part answers on its own (part faults)
+- `/_sandbox/...`                                  admin routes, below and in
+                                                   `common.install_sandbox_routes` and
                                                    `OAuthServer.install`
+
+A GET whose URL is too long for google-api-python-client arrives as a POST with
+`X-HTTP-Method-Override: GET` and the query as a form-encoded body; it is served (and logged)
+as that GET.
+
+Switches (class attributes; the harsher reading is the default):
+
+- `minimal_cancelled_in_list = True`: cancelled items of a list carry only kind, etag, id,
+  status and updated.
+- `refuse_revival_of_person_deleted = True`: an event a person deleted in the UI answers
+  patch/update with 403 `forbidden`; False: revivable like any cancelled event.
+- `refuse_default_with_empty_overrides = True`: `{"useDefault": true, "overrides": []}` is
+  400 `cannotUseDefaultRemindersAndSpecifyOverride`; False: the empty list is none.
+- `updated_min_horizon_days = 7.0`: an older `updatedMin` (by `clock`) answers 410
+  `updatedMinTooLongAgo`.
+- `consent = "approve"`, `rotate_refresh_tokens = False`, `access_token_lifetime = 3600`:
+  the OAuth server (`google_oauth`).
+
+Public methods beyond the API: `add_calendar`, `add_event`, `events`, `event`, `calendars`,
+`acl`, `person_edit(calendar_id, event_id, patch)`, `person_delete(calendar_id, event_id)`,
+`expire_sync_tokens`, `reset`, the OAuth helpers; `notifications` (event writes and ACL
+changes), `part_calls` (batch parts) and `recorder` (calls and faults) to read.
+
+Admin routes of this module (JSON; never logged, never faulted):
+
+- `POST /_sandbox/calendars` {"calendar_id", "summary", "time_zone", "access_role"}
+- `GET  /_sandbox/calendars`, `/_sandbox/calendars/<cid>/acl`, `/_sandbox/calendars/<cid>/events`
+- `POST /_sandbox/calendars/<cid>/events/<eid>/person-edit` (body: the patch) and
+  `.../person-delete` -> the event as stored
+- `GET  /_sandbox/notifications`, `POST /_sandbox/sync-tokens/expire`, `POST /_sandbox/reset`
 
 This module holds `GoogleStandIn`, the facade over the parts: event writes
 (`google_events`), event reads and recurring instances (`google_listing`,
@@ -32,17 +64,13 @@ This module holds `GoogleStandIn`, the facade over the parts: event writes
 from __future__ import annotations
 
 import copy
-import email.message
-import email.parser
-import json
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from sandbox import common
@@ -51,11 +79,14 @@ from sandbox.google_events import EventWrites
 from sandbox.google_listing import EventReads
 from sandbox.google_oauth import CONSENT_ANSWERS, OAuthError, OAuthServer
 from sandbox.google_schema import discovery_document, validate_schema
-from sandbox.google_store import API_PREFIX, ROLE_RANK, drop_nulls, merge_patch
+from sandbox.google_store import ROLE_RANK, Calendar, StoredEvent, drop_nulls, merge_patch
 from sandbox.google_wire import (
-    JSON_TYPE,
+    API_PREFIX,
+    BATCH_PATH,
     ApiError,
+    MethodOverride,
     admin_body,
+    answer_batch,
     bad,
     find_zone,
     json_response,
@@ -76,9 +107,11 @@ __all__ = [
     "validate_schema",
 ]
 
-BATCH_PATH = "/batch/calendar/v3"
-MAX_BATCH_CALLS = 1000
 PRIMARY_TIME_ZONE = "UTC"
+CALENDAR_SWITCHES = (
+    "minimal_cancelled_in_list", "refuse_revival_of_person_deleted",
+    "refuse_default_with_empty_overrides", "updated_min_horizon_days",
+)  # fmt: skip
 
 
 class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
@@ -90,9 +123,22 @@ class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
     """
 
     access_token_lifetime: int = 3600
-    # Google only guarantees `id` and `status` for cancelled events in a list; set to strip
-    # them to that (plus kind, etag, updated) and catch clients that read more.
-    minimal_cancelled_in_list: bool = False
+    # "Deleted events are only guaranteed to have the id field populated" (discovery doc,
+    # Event.status): cancelled items in list answers carry only kind, etag, id, status and
+    # updated. False: the whole event, as the organizer's own calendar often shows it.
+    minimal_cancelled_in_list: bool = True
+    # An event a person deleted in Google's UI answers 403 to patch/update and 409 to an
+    # insert of its id (googleapis/google-api-ruby-client#1811); False: the discovery doc's
+    # reading, cancelled events on the organizer's calendar can be restored (undeleted).
+    refuse_revival_of_person_deleted: bool = True
+    # `reminders: {"useDefault": true, "overrides": []}` answers 400 as "both" (documents
+    # silent on an empty list); False: the empty list counts as none.
+    refuse_default_with_empty_overrides: bool = True
+    # events.list `updatedMin` further back than this answers 410 `updatedMinTooLongAgo`.
+    # v3 documents no horizon; the Data API dropped deleted events after one week (2009
+    # announcement, google-calendar-help-dataapi) and a 44-day-old updatedMin was seen
+    # refused (stackoverflow.com/questions/27921157): one week, the harsh reading.
+    updated_min_horizon_days: float = 7.0
     # How the account answers the consent screen of the authorization endpoint:
     # "approve" (redirect with a code) or "deny" (redirect with error=access_denied).
     consent: str = "approve"
@@ -125,10 +171,20 @@ class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
         self.oauth.install(self.app)
         self.app.add_url_rule(BATCH_PATH, "batch", self._batch, methods=["POST"])
         self._install_admin(self.app)
-        # Batch parts run here: no call log, no faults, no nested batch (one HTTP call is
-        # one logged call; faults hit the batch request as a whole).
+        # The long-URL form of a GET is the GET (googleapiclient/http.py, MAX_URI_LENGTH).
+        self.app.wsgi_app = MethodOverride(self.app.wsgi_app)  # type: ignore[method-assign]
+        # Batch parts run here: no call log, no whole-request faults, no nested batch (one
+        # HTTP call is one logged call); `part_calls` logs the parts, part faults hit them.
         self._inner_app = Flask(__name__ + ".batch")
         self._install_api(self._inner_app)
+
+    @property
+    def part_calls(self) -> list[common.Call]:
+        """The parts of every batch request so far (method, path, query, status)."""
+        return self.recorder.parts_snapshot()
+
+    def _batch(self) -> Response:
+        return answer_batch(self._inner_app.test_client(), self.recorder)
 
     # ------------------------------------------------------------------ public API: OAuth
 
@@ -236,6 +292,60 @@ class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
             stored = calendar.events.get(event_id) if calendar else None
             return copy.deepcopy(stored.body) if stored else None
 
+    def person_edit(self, calendar_id: str, event_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A person's change in Google's UI: `patch` merged as events.patch merges (null
+        clears; removing `conferenceData` removes the Meet link, `hangoutLink` too). No HTTP
+        call, no call-log entry, no notification; etag, updated, sequence and the revision
+        that sync tokens follow move as for any change. A `status` other than cancelled restores an
+        event the person deleted; `status: cancelled` is `person_delete`. Raises `ApiError`
+        (404 for an unknown event, 400 for an edit Google would refuse)."""
+        validate_schema(patch, {"$ref": "Event"}, "event", self._schemas)
+        with self._lock:
+            calendar, stored = self._person_target(calendar_id, event_id)
+            change = {k: v for k, v in patch.items() if k not in {"id", "iCalUID"}}
+            event = merge_patch(stored.body, change)
+            given = change.get("conferenceData")
+            if isinstance(given, dict) and given.get("createRequest"):
+                # A person adding Meet in the UI gets a new conference, whatever the id.
+                made = self._conference(given, stored.body.get("conferenceData"), set())
+                if made is None:
+                    event.pop("conferenceData", None)
+                else:
+                    event["conferenceData"] = made
+            old = stored.body
+            start_ts, end_ts, series = self._check_event(event, calendar)
+            if event.get("start") != old.get("start") or event.get("end") != old.get("end"):
+                event["sequence"] = int(old.get("sequence", 0)) + 1
+            self._link_hangout(event)
+            self._normalize_reminders(event)
+            self._normalize_attendees(event, old, old["organizer"]["email"])
+            stored.body = event
+            stored.start_ts, stored.end_ts, stored.series = start_ts, end_ts, series
+            if event.get("status") == "cancelled":
+                stored.person_deleted = True
+            elif old.get("status") == "cancelled":
+                stored.person_deleted = False  # restored from the bin in the UI
+            self._remember_request(stored, given)
+            self._touch(stored, self.clock())
+            return copy.deepcopy(stored.body)
+
+    def person_delete(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        """The event deleted by a person in Google's UI: cancelled, and, while
+        `refuse_revival_of_person_deleted` is set, beyond the API's reach (patch and update
+        403, insert of its id 409). No HTTP call, no call-log entry, no notification."""
+        with self._lock:
+            _calendar, stored = self._person_target(calendar_id, event_id)
+            stored.body["status"] = "cancelled"
+            stored.person_deleted = True
+            self._touch(stored, self.clock())
+            return copy.deepcopy(stored.body)
+
+    def _person_target(self, calendar_id: str, event_id: str) -> tuple[Calendar, StoredEvent]:
+        calendar = self._calendars.get(self._resolve(calendar_id))
+        if calendar is None or calendar.deleted:
+            raise ApiError(404, "notFound", "Not Found")
+        return calendar, self._stored(calendar, event_id)
+
     def expire_sync_tokens(self) -> None:
         """Every sync token issued so far answers 410 `fullSyncRequired` from now on."""
         with self._lock:
@@ -249,8 +359,11 @@ class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
 
         Calendars of `add_calendar` go too (add them again). Sync tokens issued before the
         reset expire (what they describe is gone). A denied consent is a fault too: `consent`
-        goes back to "approve".
+        goes back to "approve", and the Calendar switches set on this instance go back to
+        the class's defaults.
         """
+        for name in CALENDAR_SWITCHES:
+            self.__dict__.pop(name, None)
         with self._lock:
             self._calendars.clear()
             self._new_calendar(self.account_email, self.account_email, PRIMARY_TIME_ZONE)
@@ -314,62 +427,6 @@ class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
             message = "Error"
         return ApiError(code, reason, message).response()
 
-    # ------------------------------------------------------------------ batch
-
-    def _batch(self) -> Response:
-        """`multipart/mixed` of `application/http` parts, answered part by part."""
-        content_type = request.headers.get("Content-Type", "")
-        if not content_type.lower().startswith("multipart/mixed"):
-            raise ApiError(400, "badRequest", "Batch requests must be multipart/mixed.")
-        head = f"Content-Type: {content_type}\r\n\r\n".encode()
-        message = email.parser.BytesParser().parsebytes(head + request.get_data())
-        parts = message.get_payload() if message.is_multipart() else None
-        if not isinstance(parts, list) or not parts:
-            raise ApiError(400, "badRequest", "Batch request has no parts.")
-        if len(parts) > MAX_BATCH_CALLS:
-            raise ApiError(400, "badRequest", f"A batch holds at most {MAX_BATCH_CALLS} calls.")
-        outer_auth = request.headers.get("Authorization")
-        boundary = "batch_" + secrets.token_hex(12)
-        chunks = []
-        client = self._inner_app.test_client()
-        for part in parts:
-            if not isinstance(part, email.message.Message):
-                raise ApiError(400, "badRequest", "Batch part is not a MIME part.")
-            raw = part.get_payload(decode=True)
-            raw_bytes = raw if isinstance(raw, bytes) else b""
-            status, headers, payload = self._batch_part(client, raw_bytes, outer_auth)
-            content_id = part.get("Content-ID", "")
-            lines = [f"--{boundary}", "Content-Type: application/http"]
-            if content_id.startswith("<"):
-                lines.append(f"Content-ID: <response-{content_id[1:]}")
-            lines += ["", f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
-            lines += [f"{name}: {value}" for name, value in headers]
-            chunks.append("\r\n".join([*lines, "", payload]))
-        body = "\r\n".join([*chunks, f"--{boundary}--", ""])
-        return Response(body, status=200, content_type=f"multipart/mixed; boundary={boundary}")
-
-    @staticmethod
-    def _batch_part(
-        client: Any, raw: bytes, outer_auth: str | None
-    ) -> tuple[int, list[tuple[str, str]], str]:
-        request_line, _, rest = raw.partition(b"\n")
-        fields = request_line.decode("latin-1").strip().split(" ")
-        if len(fields) != 3 or not fields[1].startswith(API_PREFIX + "/"):
-            error = ApiError(400, "badRequest", "Invalid batch part request line.")
-            return 400, [("Content-Type", JSON_TYPE)], json.dumps(error.body())
-        method, target = fields[0], fields[1]
-        inner = email.parser.BytesParser().parsebytes(rest)
-        skip = ("host", "content-length", "mime-version", "content-transfer-encoding")
-        headers = {name: value for name, value in inner.items() if name.lower() not in skip}
-        if outer_auth and not any(name.lower() == "authorization" for name in headers):
-            headers["Authorization"] = outer_auth
-        data = inner.get_payload(decode=True)
-        data = data if isinstance(data, bytes) else b""
-        answer = client.open(target, method=method, headers=headers, data=data)
-        out_headers = [("Content-Type", answer.headers.get("Content-Type", JSON_TYPE))]
-        out_headers += [(k, v) for k, v in answer.headers.items() if k == "WWW-Authenticate"]
-        return answer.status_code, out_headers, answer.get_data(as_text=True)
-
     # ------------------------------------------------------------------ admin
 
     def _install_admin(self, app: Flask) -> None:
@@ -414,6 +471,14 @@ class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
         def _notifications() -> Response:
             with self._lock:
                 return json_response({"items": copy.deepcopy(self.notifications)})
+
+        @app.post(prefix + "calendars/<calendar_id>/events/<event_id>/person-edit")
+        def _person_edit(calendar_id: str, event_id: str) -> Response:
+            return json_response(self.person_edit(calendar_id, event_id, admin_body()))
+
+        @app.post(prefix + "calendars/<calendar_id>/events/<event_id>/person-delete")
+        def _person_delete(calendar_id: str, event_id: str) -> Response:
+            return json_response(self.person_delete(calendar_id, event_id))
 
         @app.post(prefix + "sync-tokens/expire")
         def _expire_sync() -> Response:

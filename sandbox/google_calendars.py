@@ -11,6 +11,9 @@
   for a scope that has one changes its role (one rule per scope, as at Google). Each owned
   calendar has the owner rule `user:<account>`, which the account cannot change
   (403 `cannotChangeOwnAcl`). Reading an ACL takes writer access, changing it owner access.
+  insert, patch and update e-mail the scope unless `sendNotifications=false`: each is
+  appended to `notifications` as {"calendarId", "action": "acl_insert"|"acl_patch"|
+  "acl_update", "scope", "role"}; delete, and a role of "none", e-mail nobody.
 
 Calendars added with `GoogleStandIn.add_calendar` may give the account a weaker access role;
 event writes then answer 403 `requiredAccessLevel` as Google does.
@@ -24,7 +27,7 @@ from typing import Any
 
 from flask import Response
 
-from sandbox.google_events import EMAIL_RE, MAX_REMINDERS, REMINDER_METHODS
+from sandbox.google_schema import EMAIL_RE, MAX_REMINDERS, REMINDER_METHODS
 from sandbox.google_store import (
     ACCESS_ROLES,
     ROLE_RANK,
@@ -421,9 +424,25 @@ class CalendarsApi(StandInBase):
                 result["nextSyncToken"] = self._issue_sync_token(scope, page)
             return json_response(result)
 
+    def _notify_acl(
+        self, calendar: Calendar, action: str, entry: AclEntry, params: dict[str, Any]
+    ) -> None:
+        # sendNotifications: "Whether to send notifications about the calendar sharing
+        # change ... The default is True"; "there are no notifications on access removal"
+        # (discovery doc, acl.insert/patch/update).
+        if params.get("sendNotifications", True) and entry.role != "none":
+            self.notifications.append(
+                {
+                    "calendarId": calendar.id,
+                    "action": action,
+                    "scope": dict(entry.scope),
+                    "role": entry.role,
+                }
+            )
+
     def _acl_insert(self, calendar_id: str) -> Response:
         self._authorize("acl", "insert")
-        self._query("acl", "insert")
+        params = self._query("acl", "insert")
         body = self._body("AclRule", "rule")
         role, scope = self._role(body.get("role")), self._scope(body.get("scope"))
         with self._lock:
@@ -432,7 +451,9 @@ class CalendarsApi(StandInBase):
                 "default" if scope["type"] == "default" else f"{scope['type']}:{scope['value']}"
             )
             self._own_rule_stays(calendar, rule_id, role)
-            return json_response(self._put_rule(calendar, scope, role).resource())
+            entry = self._put_rule(calendar, scope, role)
+            self._notify_acl(calendar, "acl_insert", entry, params)
+            return json_response(entry.resource())
 
     def _acl_get(self, calendar_id: str, rule_id: str) -> Response:
         self._authorize("acl", "get")
@@ -449,7 +470,7 @@ class CalendarsApi(StandInBase):
 
     def _acl_write(self, calendar_id: str, rule_id: str, method: str) -> Response:
         self._authorize("acl", method)
-        self._query("acl", method)
+        params = self._query("acl", method)
         body = self._body("AclRule", "rule")
         if method == "update" or body.get("scope") is not None:
             scope: dict[str, str] | None = self._scope(body.get("scope"))
@@ -463,6 +484,7 @@ class CalendarsApi(StandInBase):
                 raise bad("The scope of an ACL rule cannot be changed.")
             self._own_rule_stays(calendar, entry.id, role or entry.role)
             entry = self._put_rule(calendar, entry.scope, role or entry.role)
+            self._notify_acl(calendar, f"acl_{method}", entry, params)
             return json_response(entry.resource())
 
     def _acl_delete(self, calendar_id: str, rule_id: str) -> Response:

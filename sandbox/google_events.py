@@ -4,13 +4,17 @@ Each write checks what Google checks beyond the `Event` schema: id rules, start 
 reminder limits, attendee e-mails, recurrence rules (`google_recurrence`) and conference
 data. `conferenceData` counts only with `conferenceDataVersion=1`; a `createRequest` for
 `hangoutsMeet` then gets a Google Meet conference at once (status `success`) and the event
-its `hangoutLink`; the same `requestId` again keeps the conference.
+its `hangoutLink`; a `requestId` the event was sent before is ignored (the event keeps what
+it has, a removed conference stays removed).
+
+An event a person deleted in Google's UI (`GoogleStandIn.person_delete`) answers patch and
+update with 403 `forbidden` while `refuse_revival_of_person_deleted` is set; one cancelled
+through events.delete stays revivable (a patch with `status: confirmed`).
 """
 
 from __future__ import annotations
 
 import copy
-import re
 import secrets
 import string
 from datetime import UTC, datetime
@@ -20,6 +24,7 @@ from typing import Any
 from flask import Response, request
 
 from sandbox.google_recurrence import parse_recurrence
+from sandbox.google_schema import EVENT_ID_RE, both_reminders, check_event
 from sandbox.google_store import (
     Calendar,
     Series,
@@ -35,17 +40,9 @@ from sandbox.google_wire import (
     find_zone,
     json_response,
     parse_date,
-    parse_date_time,
     rfc3339_millis,
 )
 
-EVENT_ID_RE = re.compile(r"^[a-v0-9]{5,1024}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MAX_REMINDERS = 5
-MAX_REMINDER_MINUTES = 40320
-REMINDER_METHODS = ("popup", "email")
-EVENT_STATUSES = ("confirmed", "tentative", "cancelled")
-RESPONSE_STATUSES = ("needsAction", "declined", "tentative", "accepted")
 # Output-only fields a client may echo back (e.g. after a get); accepted and ignored.
 READ_ONLY_FIELDS = frozenset(
     {"kind", "etag", "htmlLink", "created", "updated", "creator", "organizer", "hangoutLink"}
@@ -86,12 +83,41 @@ class EventWrites(StandInBase):
         if expected and expected not in ("*", stored.body.get("etag")):
             raise ApiError(412, "conditionNotMet", "Precondition Failed", location="If-Match")
 
+    def _check_revivable(self, stored: StoredEvent) -> None:
+        """A person's deletion in the UI is final for the API: insert of the id answers 409
+        and update 403 (googleapis/google-api-ruby-client#1811,
+        googleapis/google-api-python-client#846), though the discovery doc (Event.status)
+        says cancelled events on the organizer's calendar "can be restored (undeleted)"."""
+        if stored.person_deleted and self.refuse_revival_of_person_deleted:
+            raise ApiError(403, "forbidden", "Forbidden")  # Google's generic 403 wording
+
+    def _check_given_reminders(self, body: dict[str, Any]) -> None:
+        """`useDefault: true` with an `overrides` list, even empty, is "both" while
+        `refuse_default_with_empty_overrides` is set: the documents are silent on an empty
+        list; what restores the defaults in a patch, verified live, is `overrides: null`
+        (openclaw/gogcli#1016)."""
+        reminders = body.get("reminders")
+        if (
+            self.refuse_default_with_empty_overrides
+            and isinstance(reminders, dict)
+            and reminders.get("useDefault")
+            and isinstance(reminders.get("overrides"), list)
+        ):
+            raise both_reminders()
+
+    @staticmethod
+    def _remember_request(stored: StoredEvent, given: Any) -> None:
+        create = given.get("createRequest") if isinstance(given, dict) else None
+        if isinstance(create, dict) and create.get("requestId"):
+            stored.request_ids.add(str(create["requestId"]))
+
     # -- handlers
 
     def _insert(self, calendar_id: str) -> Response:
         self._authorize("events", "insert")
         params = self._query("events", "insert")
         body = drop_nulls(self._body("Event", "event"))
+        self._check_given_reminders(body)
         with self._lock:
             calendar = self._calendar(calendar_id, "writer")
             stored = self._create_event(calendar, body, params)
@@ -107,10 +133,12 @@ class EventWrites(StandInBase):
             raise bad("Invalid resource id value.")
         event_id = event_id or new_event_id()
         content = {k: v for k, v in body.items() if k not in READ_ONLY_FIELDS | {"id"}}
+        given_conference = content.get("conferenceData")
         if params.get("conferenceDataVersion", 0) < 1:
             content.pop("conferenceData", None)
-        elif "conferenceData" in content:
-            content["conferenceData"] = self._conference(content["conferenceData"], None)
+            given_conference = None
+        elif given_conference is not None:
+            content["conferenceData"] = self._conference(given_conference, None, set())
         start_ts, end_ts, series = self._check_event(content, calendar)
         if event_id in calendar.events:
             raise ApiError(409, "duplicate", "The requested identifier already exists.")
@@ -131,8 +159,10 @@ class EventWrites(StandInBase):
             "eventType": content.get("eventType", "default"),
         }
         self._link_hangout(event)
+        self._normalize_reminders(event)
         self._normalize_attendees(event, None, organizer["email"])
         stored = StoredEvent(event, self._next_order(), 0, now, start_ts, end_ts, series)
+        self._remember_request(stored, given_conference)
         self._touch(stored, now)
         calendar.events[event_id] = stored
         return stored
@@ -141,46 +171,60 @@ class EventWrites(StandInBase):
         self._authorize("events", "patch")
         params = self._query("events", "patch")
         body = self._body("Event", "event")
+        self._check_given_reminders(body)
         with self._lock:
             calendar = self._calendar(calendar_id, "writer")
             stored = self._stored(calendar, event_id)
+            self._check_revivable(stored)
             self._check_if_match(stored)
             patch = {k: v for k, v in body.items() if k not in READ_ONLY_FIELDS | {"id", "iCalUID"}}
             if params.get("conferenceDataVersion", 0) < 1:
                 patch.pop("conferenceData", None)
+            # Google's patch: https://developers.google.com/calendar/api/guides/performance#patch
             merged = merge_patch(stored.body, patch)
             given = patch.get("conferenceData")
             if isinstance(given, dict):
                 old = stored.body.get("conferenceData")
                 chosen = given if given.get("createRequest") else merged["conferenceData"]
-                merged["conferenceData"] = self._conference(chosen, old)
+                conference = self._conference(chosen, old, stored.request_ids)
+                if conference is None:
+                    merged.pop("conferenceData", None)
+                else:
+                    merged["conferenceData"] = conference
             self._rewrite(
                 calendar, stored, merged,
                 given_sequence=patch.get("sequence"), action="patch", params=params,
             )  # fmt: skip
+            self._remember_request(stored, given)
             return json_response(self._render(stored.body, params.get("maxAttendees")))
 
     def _update(self, calendar_id: str, event_id: str) -> Response:
         self._authorize("events", "update")
         params = self._query("events", "update")
         body = drop_nulls(self._body("Event", "event"))
+        self._check_given_reminders(body)
         with self._lock:
             calendar = self._calendar(calendar_id, "writer")
             stored = self._stored(calendar, event_id)
+            self._check_revivable(stored)
             self._check_if_match(stored)
             old = stored.body
             content = {
                 k: v for k, v in body.items() if k not in READ_ONLY_FIELDS | {"id", "iCalUID"}
             }
+            given = content.get("conferenceData")
             if params.get("conferenceDataVersion", 0) < 1:
                 # Version 0 ignores conference data: the event keeps what it had.
+                given = None
                 content.pop("conferenceData", None)
                 if "conferenceData" in old:
                     content["conferenceData"] = copy.deepcopy(old["conferenceData"])
-            elif "conferenceData" in content:
-                content["conferenceData"] = self._conference(
-                    content["conferenceData"], old.get("conferenceData")
-                )
+            elif given is not None:
+                conference = self._conference(given, old.get("conferenceData"), stored.request_ids)
+                if conference is None:
+                    content.pop("conferenceData")
+                else:
+                    content["conferenceData"] = conference
             event = {
                 "kind": "calendar#event",
                 "id": old["id"],
@@ -199,6 +243,7 @@ class EventWrites(StandInBase):
                 calendar, stored, event,
                 given_sequence=content.get("sequence"), action="update", params=params,
             )  # fmt: skip
+            self._remember_request(stored, given)
             return json_response(self._render(stored.body, params.get("maxAttendees")))
 
     def _delete(self, calendar_id: str, event_id: str) -> Response:
@@ -278,9 +323,12 @@ class EventWrites(StandInBase):
             sequence = max(sequence, int(given_sequence))
         event["sequence"] = sequence
         self._link_hangout(event)
+        self._normalize_reminders(event)
         self._normalize_attendees(event, old, old["organizer"]["email"])
         stored.body = event
         stored.start_ts, stored.end_ts, stored.series = start_ts, end_ts, series
+        if event.get("status") != "cancelled":
+            stored.person_deleted = False  # revived (only possible with the switch off)
         self._touch(stored, self.clock())
         self._notify(calendar, event["id"], action, params)
 
@@ -303,8 +351,11 @@ class EventWrites(StandInBase):
 
     # -- conference data
 
-    def _conference(self, given: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
-        """The conference to store for `given` conferenceData (conferenceDataVersion=1)."""
+    def _conference(
+        self, given: dict[str, Any], old: dict[str, Any] | None, used: set[str]
+    ) -> dict[str, Any] | None:
+        """The conference to store for `given` conferenceData (conferenceDataVersion=1);
+        None for none. `used`: the request ids the event was sent before."""
         create = given.get("createRequest")
         if create:
             request_id = create.get("requestId")
@@ -315,8 +366,13 @@ class EventWrites(StandInBase):
                 raise ApiError(400, "required", "Missing conference solution key type.")
             if kind != MEET:
                 raise bad("Invalid conference type value.")
-            if old and (old.get("createRequest") or {}).get("requestId") == request_id:
-                return copy.deepcopy(old)  # the same request again: the same conference
+            # "If an ID provided is the same as for the previous request, the request is
+            # ignored" (discovery doc, CreateConferenceRequest.requestId): the event keeps
+            # what it has, even no conference after a person removed it.
+            if request_id in used or (
+                old and (old.get("createRequest") or {}).get("requestId") == request_id
+            ):
+                return copy.deepcopy(old) if old else None
             code = meet_code()
             return {
                 "createRequest": {
@@ -342,6 +398,14 @@ class EventWrites(StandInBase):
         return copy.deepcopy(given)
 
     @staticmethod
+    def _normalize_reminders(event: dict[str, Any]) -> None:
+        """An empty `overrides` list is not answered: an event without reminders comes back
+        as `{"useDefault": false}` (odoo/odoo#87069 lists what Google answers)."""
+        reminders = event.get("reminders")
+        if isinstance(reminders, dict) and reminders.get("overrides") == []:
+            del reminders["overrides"]
+
+    @staticmethod
     def _link_hangout(event: dict[str, Any]) -> None:
         """`hangoutLink` follows a Google Meet conference's video entry point."""
         conference = event.get("conferenceData") or {}
@@ -361,55 +425,12 @@ class EventWrites(StandInBase):
     def _check_event(
         self, event: dict[str, Any], calendar: Calendar
     ) -> tuple[float, float, Series | None]:
-        """What Google checks beyond the schema; returns the (start, end) instants and, for
-        a recurring event, its series."""
-        if event.get("status", "confirmed") not in EVENT_STATUSES:
-            raise bad("Invalid value for: status")
-        end = event.get("end")
-        if not end:
-            raise ApiError(400, "required", "Missing end time.")
-        start = event.get("start")
-        if not start:
-            raise ApiError(400, "required", "Missing start time.")
-        start_ts, start_all_day = self._instant(start, "start", calendar)
-        end_ts, end_all_day = self._instant(end, "end", calendar)
-        if start_all_day != end_all_day:
-            raise bad("Start and end times must either both be date or both be dateTime.")
-        if end_ts < start_ts or (start_all_day and end_ts == start_ts):
-            raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
-
-        reminders = event.get("reminders") or {}
-        overrides = reminders.get("overrides") or []
-        if reminders.get("useDefault") and overrides:
-            raise ApiError(
-                400, "cannotUseDefaultRemindersAndSpecifyOverride",
-                "Cannot specify both default reminders and overrides at the same time.",
-            )  # fmt: skip
-        if len(overrides) > MAX_REMINDERS:
-            raise ApiError(
-                400, "tooManyReminders", "The maximum number of override reminders is 5."
-            )
-        for override in overrides:
-            if "method" not in override:
-                raise ApiError(400, "required", "Missing reminder method.")
-            if override["method"] not in REMINDER_METHODS:
-                raise bad("Invalid reminder method.")
-            if "minutes" not in override:
-                raise ApiError(400, "required", "Missing reminder minutes.")
-            if not 0 <= int(override["minutes"]) <= MAX_REMINDER_MINUTES:
-                raise bad("Invalid reminder minutes value.")
-
-        for attendee in event.get("attendees") or []:
-            address = attendee.get("email")
-            if not address:
-                raise ApiError(400, "required", "Missing attendee email.")
-            if not EMAIL_RE.match(address):
-                raise bad("Invalid attendee email.")
-            if attendee.get("responseStatus", "needsAction") not in RESPONSE_STATUSES:
-                raise bad("Invalid attendee response status.")
+        """What Google checks beyond the schema (`check_event`); returns the (start, end)
+        instants and, for a recurring event, its series."""
+        start_ts, end_ts, all_day = check_event(event, calendar.time_zone)
         series = None
         if event.get("recurrence"):
-            series = self._series(event, calendar, start_ts, end_ts, start_all_day)
+            series = self._series(event, calendar, start_ts, end_ts, all_day)
         return start_ts, end_ts, series
 
     def _series(
@@ -438,29 +459,3 @@ class EventWrites(StandInBase):
         local = datetime.fromtimestamp(start_ts, zone).replace(tzinfo=None)
         recurrence = parse_recurrence(event["recurrence"], zone, all_day=False)
         return Series(recurrence, local, zone, end_zone, False, end_ts - start_ts, 0)
-
-    def _instant(self, when: dict[str, Any], which: str, calendar: Calendar) -> tuple[float, bool]:
-        """Epoch seconds of an EventDateTime and whether it is all-day."""
-        has_date, has_time = "date" in when, "dateTime" in when
-        if not has_date and not has_time:
-            raise ApiError(400, "required", f"Missing {which} time.")
-        if has_date and has_time:
-            raise bad(f"Invalid {which} time.")
-        zone_name = when.get("timeZone")
-        zone = find_zone(zone_name) if zone_name else None
-        if zone_name and zone is None:
-            raise bad(f"Invalid time zone definition for {which} time.")
-        if has_date:
-            day = parse_date(when["date"])
-            if day is None:
-                raise bad(f"Invalid {which} time.")
-            local = zone or find_zone(calendar.time_zone) or UTC
-            return datetime.combine(day, dtime(0), tzinfo=local).timestamp(), True
-        moment = parse_date_time(when["dateTime"])
-        if moment is None:
-            raise bad(f"Invalid {which} time.")
-        if moment.tzinfo is None:
-            if zone is None:
-                raise ApiError(400, "required", f"Missing time zone definition for {which} time.")
-            moment = moment.replace(tzinfo=zone)
-        return moment.timestamp(), False

@@ -7,10 +7,14 @@ A recurring event is stored once (the master). `events.list` answers the master 
 that never ends is expanded up to `timeMax` or `UNBOUNDED_DAYS` past its first start,
 whichever comes first. `events.get` answers an instance id too.
 
-Sync tokens as Google hands them out: on the last page, also after `timeMin`/`timeMax`,
-but not after `orderBy` (Google's answer has no `nextSyncToken` then). A list with a
-`syncToken` answers changed events, cancelled ones included; with `singleEvents=true` a
-changed recurring master comes back as its instances.
+Sync tokens as Google hands them out: on the last page, also after `timeMin`/`timeMax`
+(the sync guide: "you may want to limit your full sync to only a certain date range",
+https://developers.google.com/calendar/api/guides/sync), but not after `orderBy` (Google's
+answer has no `nextSyncToken` then). A list with a `syncToken` answers changed events,
+cancelled ones included; with `singleEvents=true` a changed recurring master comes back as
+its instances. Cancelled items carry only kind, etag, id, status and updated while
+`minimal_cancelled_in_list` is set; an `updatedMin` older than `updated_min_horizon_days`
+answers 410 `updatedMinTooLongAgo`.
 """
 
 from __future__ import annotations
@@ -189,6 +193,7 @@ class EventReads(StandInBase):
                         "Sync token cannot be used with other request restrictions.",
                     )  # fmt: skip
                 sync = self._sync_state(scope, params["syncToken"])
+            self._check_updated_min(params.get("updatedMin"))
             page = self._page_state(scope, query, params)
 
             include_deleted = bool(params.get("showDeleted")) or sync is not None
@@ -237,8 +242,20 @@ class EventReads(StandInBase):
             if next_page is not None:
                 result["nextPageToken"] = next_page
             elif order_by is None:
+                # Also after timeMin/timeMax: the sync guide's date-bounded full sync.
                 result["nextSyncToken"] = self._issue_sync_token(scope, page)
             return json_response(result)
+
+    def _check_updated_min(self, updated_min: float | None) -> None:
+        """Wording of the Calendar errors guide (410: Gone), reason `updatedMinTooLongAgo`:
+        https://developers.google.com/calendar/api/guides/errors"""
+        horizon = self.clock() - self.updated_min_horizon_days * 86400
+        if updated_min is not None and updated_min < horizon:
+            raise ApiError(
+                410, "updatedMinTooLongAgo",
+                "The requested minimum modification time lies too far in the past.",
+                location="updatedMin", domain="calendar",
+            )  # fmt: skip
 
     def _events_page(self, calendar: Calendar) -> dict[str, Any]:
         """An `Events` answer without its items."""
@@ -266,6 +283,8 @@ class EventReads(StandInBase):
         start, _, local = occurrence
         body = stored.body if local is None else self._instance(calendar, stored, local, start)
         if self.minimal_cancelled_in_list and body.get("status") == "cancelled":
+            # "Deleted events are only guaranteed to have the id field populated" (discovery
+            # doc, Event.status; events.list reference).
             keep = ("kind", "etag", "id", "status", "updated")
             return {k: body[k] for k in keep if k in body}
         return self._render(body, max_attendees)

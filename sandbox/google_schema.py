@@ -4,6 +4,8 @@
 - `parse_query`: query parameters against a method's parameter list (types, enums, ranges,
   repeated or not), plus the standard parameters every Google API accepts.
 - `oauth_scopes`: the OAuth scopes the document names.
+- `check_event`: what Google checks in an event beyond its schema (start and end, reminder
+  limits, attendees).
 
 Every failure is a 400 `ApiError` worded as Google words it.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
+from datetime import time as dtime
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
@@ -19,7 +23,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from sandbox.google_wire import ApiError, bad, parse_date, parse_date_time
+from sandbox.google_wire import ApiError, bad, find_zone, parse_date, parse_date_time
 
 # Parameters every Google API accepts besides the method's own.
 STANDARD_PARAMS = frozenset(
@@ -201,3 +205,98 @@ def _query_value(name: str, param: dict[str, Any], value: str) -> Any:
             raise ApiError(400, "badRequest", "Bad Request", location=name)
         return moment.timestamp()
     return value
+
+
+# ---------------------------------------------------------------------------- events
+
+EVENT_ID_RE = re.compile(r"^[a-v0-9]{5,1024}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_REMINDERS = 5
+MAX_REMINDER_MINUTES = 40320
+REMINDER_METHODS = ("popup", "email")
+EVENT_STATUSES = ("confirmed", "tentative", "cancelled")
+RESPONSE_STATUSES = ("needsAction", "declined", "tentative", "accepted")
+
+
+def both_reminders() -> ApiError:
+    """Google's answer to default reminders with overrides (phw198/OutlookGoogleCalendarSync
+    #666 quotes it: domain calendar); a patch merges `reminders`, so `{"useDefault": true}`
+    onto an event with overrides gets it too."""
+    return ApiError(
+        400, "cannotUseDefaultRemindersAndSpecifyOverride",
+        "Cannot specify both default reminders and overrides at the same time.",
+        domain="calendar",
+    )  # fmt: skip
+
+
+def check_event(event: dict[str, Any], time_zone: str) -> tuple[float, float, bool]:
+    """What Google checks in an event beyond the schema: start and end, reminder limits,
+    attendees. Returns the start and end instants and whether the event is all-day;
+    `time_zone` is the calendar's (for dates without one)."""
+    if event.get("status", "confirmed") not in EVENT_STATUSES:
+        raise bad("Invalid value for: status")
+    end = event.get("end")
+    if not end:
+        raise ApiError(400, "required", "Missing end time.")
+    start = event.get("start")
+    if not start:
+        raise ApiError(400, "required", "Missing start time.")
+    start_ts, start_all_day = instant(start, "start", time_zone)
+    end_ts, end_all_day = instant(end, "end", time_zone)
+    if start_all_day != end_all_day:
+        raise bad("Start and end times must either both be date or both be dateTime.")
+    if end_ts < start_ts or (start_all_day and end_ts == start_ts):
+        raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
+
+    reminders = event.get("reminders") or {}
+    overrides = reminders.get("overrides") or []
+    if reminders.get("useDefault") and overrides:
+        raise both_reminders()
+    if len(overrides) > MAX_REMINDERS:
+        raise ApiError(400, "tooManyReminders", "The maximum number of override reminders is 5.")
+    for override in overrides:
+        if "method" not in override:
+            raise ApiError(400, "required", "Missing reminder method.")
+        if override["method"] not in REMINDER_METHODS:
+            raise bad("Invalid reminder method.")
+        if "minutes" not in override:
+            raise ApiError(400, "required", "Missing reminder minutes.")
+        if not 0 <= int(override["minutes"]) <= MAX_REMINDER_MINUTES:
+            raise bad("Invalid reminder minutes value.")
+
+    for attendee in event.get("attendees") or []:
+        address = attendee.get("email")
+        if not address:
+            raise ApiError(400, "required", "Missing attendee email.")
+        if not EMAIL_RE.match(address):
+            raise bad("Invalid attendee email.")
+        if attendee.get("responseStatus", "needsAction") not in RESPONSE_STATUSES:
+            raise bad("Invalid attendee response status.")
+    return start_ts, end_ts, start_all_day
+
+
+def instant(when: dict[str, Any], which: str, time_zone: str) -> tuple[float, bool]:
+    """Epoch seconds of an EventDateTime and whether it is all-day."""
+    has_date, has_time = "date" in when, "dateTime" in when
+    if not has_date and not has_time:
+        raise ApiError(400, "required", f"Missing {which} time.")
+    if has_date and has_time:
+        raise bad(f"Invalid {which} time.")
+    zone_name = when.get("timeZone")
+    zone = find_zone(zone_name) if zone_name else None
+    if zone_name and zone is None:
+        raise bad(f"Invalid time zone definition for {which} time.")
+    if has_date:
+        day = parse_date(when["date"])
+        if day is None:
+            raise bad(f"Invalid {which} time.")
+        local = zone or find_zone(time_zone) or UTC
+        return datetime.combine(day, dtime(0), tzinfo=local).timestamp(), True
+    moment = parse_date_time(when["dateTime"])
+    if moment is None:
+        raise bad(f"Invalid {which} time.")
+    if moment.tzinfo is None:
+        if zone is None:
+            raise ApiError(400, "required", f"Missing time zone definition for {which} time.")
+        moment = moment.replace(tzinfo=zone)
+    return moment.timestamp(), False

@@ -27,8 +27,6 @@ from sandbox.google_wire import ApiError, bad, random_token, rfc3339_millis
 
 if TYPE_CHECKING:
     from sandbox.google_oauth import OAuthServer
-
-API_PREFIX = "/calendar/v3"
 # Access levels, weakest first (Google's `minAccessRole` order).
 ACCESS_ROLES = ("none", "freeBusyReader", "reader", "writerWithoutPrivateAccess", "writer", "owner")
 ROLE_RANK = {role: rank for rank, role in enumerate(ACCESS_ROLES)}
@@ -85,6 +83,10 @@ class StoredEvent:
     start_ts: float
     end_ts: float
     series: Series | None = None  # set for a recurring master
+    person_deleted: bool = False  # cancelled by a person in Google's UI, not by the API
+    # Every conferenceData.createRequest.requestId this event was sent: one used before
+    # is ignored (discovery doc, CreateConferenceRequest.requestId).
+    request_ids: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -161,6 +163,9 @@ class StandInBase:
     account_email: str
     notifications: list[dict[str, Any]]
     minimal_cancelled_in_list: bool
+    refuse_revival_of_person_deleted: bool
+    refuse_default_with_empty_overrides: bool
+    updated_min_horizon_days: float
     oauth: OAuthServer
     _lock: threading.RLock
     _calendars: dict[str, Calendar]

@@ -107,16 +107,17 @@ class BpiumClient:
             response = self._send(method, path, basic=True, **kwargs)
         status = response.status_code
         if status < 300:
-            return response.json() if response.content else None
+            return _answer(method, path, response)
         what = f"Bpium {method} {path} answered {status}"
         if status == 401:
             raise UpstreamError(what + ": check bpium-credentials", code="bpium_unauthorized")
         if status == 404:
             raise NotFound(what)
         if status == 429:
-            raise UpstreamUnavailable(
-                what, code="bpium_rate_limited", retry_after=_retry_after(response)
-            )
+            wait = _retry_after(response)
+            # Without Retry-After, the exponential backoff of our retries spaces them out.
+            details = {"retry_after": wait} if wait is not None else {}
+            raise UpstreamUnavailable(what, code="bpium_rate_limited", **details)
         if status >= 500:
             raise UpstreamUnavailable(what)
         raise UpstreamError(f"{what}: {response.text[:300]}")
@@ -212,8 +213,22 @@ def _seg(value: str) -> str:
     return quote(str(value), safe="$")
 
 
-def _retry_after(response: requests.Response) -> float:
+def _answer(method: str, path: str, response: requests.Response) -> Any:
+    """The JSON of a 2xx answer. A write's answer may be empty or not JSON at all (Bpium's
+    docs do not say what a PATCH returns): it succeeded, and nobody reads it."""
+    if not response.content.strip():
+        return None
     try:
-        return max(0.0, float(response.headers.get("Retry-After", "1")))
+        return response.json()
     except ValueError:
-        return 1.0
+        if method != "GET":
+            return None
+        raise UpstreamError(f"Bpium {method} {path}: the answer is not JSON") from None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds Bpium asks us to wait; None when it does not say (then we back off)."""
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None

@@ -15,11 +15,11 @@ from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
 from .errors import BadRequest, Unprocessable
+from .event_ids import ID_PATTERN
 from .settings import MAX_REMINDER_MINUTES, MAX_REMINDERS, FieldMap, Reminder
 
 HookEvent = Literal["record.created", "record.updated", "record.deleted"]
 HOOK_EVENTS: tuple[HookEvent, ...] = ("record.created", "record.updated", "record.deleted")
-EVENT_ID_PATTERN = re.compile(r"^[a-v0-9]{5,1024}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s,;<>()\[\]\"']+@[^@\s,;<>()\[\]\"']+\.[^@\s,;<>()\[\]\"'.]+$")
 PRIVATE_CATALOG_KEY = "bpiumCatalogId"
 PRIVATE_RECORD_KEY = "bpiumRecordId"
@@ -155,9 +155,6 @@ def _text(value: Any, where: str) -> str:
     raise BadRequest(f"{where} must be a string", field=where)
 
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
-
-
 def _ident(value: Any, where: str) -> str:
     """A Bpium id (digits, or a system name such as `$users`): nothing that could steer a URL."""
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -234,15 +231,6 @@ def bpium_time(moment: datetime) -> str:
     """UTC time as Bpium writes it, `2026-12-01T07:00:00.000Z`."""
     utc = moment.astimezone(UTC).replace(tzinfo=None)
     return utc.isoformat(timespec="milliseconds") + "Z"
-
-
-def event_id_for(catalog_id: str, record_id: str) -> str:
-    """The deterministic Calendar id of a record's event (hex, so valid base32hex)."""
-    return hashlib.sha256(f"bpium:{catalog_id}:{record_id}".encode()).hexdigest()[:40]
-
-
-def is_event_id(value: str) -> bool:
-    return bool(EVENT_ID_PATTERN.match(value))
 
 
 def _parse_instant(value: Any, field_id: str) -> datetime | None:
@@ -432,8 +420,24 @@ def _when(moment: datetime | date, time_zone: str) -> EventDateTime:
     return {"date": moment.isoformat()}
 
 
-def event_body(meeting: Meeting, people: Sequence[str], time_zone: str) -> EventBody:
-    """The event fields we own for this meeting; `people` are the attendees' e-mails."""
+def meet_request_id(meeting: Meeting, renewal: str = "") -> str:
+    """The Meet `createRequest.requestId`: Google ignores one it has seen for the event, so
+    the same id on every write keeps one conference; `renewal` (any text that differs once
+    the conference is gone, such as the event's etag) asks for a new one."""
+    base = f"bpium-{meeting.catalog_id}-{meeting.record_id}"
+    if not renewal:
+        return base
+    return f"{base}-{hashlib.sha256(renewal.encode()).hexdigest()[:16]}"
+
+
+def event_body(
+    meeting: Meeting, people: Sequence[str], time_zone: str, *, meet_renewal: str = ""
+) -> EventBody:
+    """The event fields we own for this meeting; `people` are the attendees' e-mails.
+
+    There is no `status`: a write never revives a cancelled event by itself (its record may
+    be gone); reviving is a separate, checked step.
+    """
     overrides = [{"method": r.method, "minutes": r.minutes} for r in meeting.reminders]
     body: EventBody = {
         "summary": meeting.title or UNTITLED,
@@ -441,8 +445,14 @@ def event_body(meeting: Meeting, people: Sequence[str], time_zone: str) -> Event
         "start": _when(meeting.start, time_zone),
         "end": _when(meeting.end, time_zone),
         "attendees": [{"email": e} for e in people],
+        # events.patch merges nested objects: going back to the calendar's defaults must
+        # clear the overrides in the same write, or Google answers 400
+        # cannotUseDefaultRemindersAndSpecifyOverride. A JSON null clears a field in a patch;
+        # an empty list beside useDefault is refused (reported: openclaw/gogcli#1016).
         "reminders": (
-            {"useDefault": False, "overrides": overrides} if overrides else {"useDefault": True}
+            {"useDefault": False, "overrides": overrides}
+            if overrides
+            else {"useDefault": True, "overrides": None}
         ),
         "extendedProperties": {
             "private": {
@@ -450,15 +460,13 @@ def event_body(meeting: Meeting, people: Sequence[str], time_zone: str) -> Event
                 PRIVATE_RECORD_KEY: meeting.record_id,
             }
         },
-        "status": "confirmed",
     }
     if meeting.location is not None:
         body["location"] = meeting.location
     if meeting.meet:
-        # The same requestId on every write: Google makes one conference and keeps it.
         body["conferenceData"] = {
             "createRequest": {
-                "requestId": f"bpium-{meeting.catalog_id}-{meeting.record_id}",
+                "requestId": meet_request_id(meeting, meet_renewal),
                 "conferenceSolutionKey": {"type": "hangoutsMeet"},
             }
         }

@@ -89,3 +89,10 @@ class Gone(UpstreamError):
     """The upstream object was deleted (Calendar's 410). Never answered as 410 to Bpium."""
 
     code = "gone"
+
+
+class Forbidden(UpstreamError):
+    """Calendar's 403 that is not a rate limit: no access, or a write Google refuses (such
+    as reviving an event a person deleted in the Calendar UI)."""
+
+    code = "calendar_forbidden"

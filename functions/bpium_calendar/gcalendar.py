@@ -17,12 +17,21 @@ from typing import Any, Literal
 import google.auth.credentials
 import google_auth_httplib2
 import httplib2
+from google.auth.transport.requests import AuthorizedSession
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from .domain import PRIVATE_CATALOG_KEY, PRIVATE_RECORD_KEY
-from .errors import AppError, Conflict, Gone, NotFound, UpstreamError, UpstreamUnavailable
+from .errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from .retry import remaining, with_retries
 
 HTTP_TIMEOUT = 20.0
@@ -52,18 +61,23 @@ def _error(exc: HttpError, what: str) -> AppError:
     """Applies DESIGN §6's retry rules by choosing which of our errors stands for `exc`."""
     status, reason = exc.resp.status, _reason(exc)
     message = f"Calendar {what}: {status} {reason or exc.reason}".strip()
-    if status == 404:
-        return NotFound(message)
+    if status in (404, 410):
+        return (NotFound if status == 404 else Gone)(message, reason=reason)
+    if status == 409 and reason in ("duplicate", ""):
+        return Conflict(message)  # the id exists: "The requested identifier already exists"
     if status == 409:
-        return Conflict(message)
-    if status == 410:
-        return Gone(message)
+        # A batch part that collided with another change ("conflict"): try it again later.
+        return UpstreamUnavailable(message, code="calendar_conflict")
     if status == 429 or status >= 500 or (status == 403 and reason in RATE_LIMIT_REASONS):
         retry_after = exc.resp.get("retry-after")
         details = {"retry_after": float(retry_after)} if str(retry_after).isdigit() else {}
         return UpstreamUnavailable(message, code="calendar_unavailable", **details)
-    if status == 403 and reason == "quotaExceeded":
-        return QuotaExceeded(message)
+    if status == 403:
+        return (
+            QuotaExceeded(message)
+            if reason == "quotaExceeded"
+            else Forbidden(message, reason=reason)
+        )
     return UpstreamError(message, code="calendar_refused", reason=reason)
 
 
@@ -75,6 +89,34 @@ def _mapped_errors(what: str) -> Iterator[None]:
         raise _error(exc, what) from exc
     except (OSError, httplib2.HttpLib2Error) as exc:  # timeouts, refused connections
         raise UpstreamUnavailable(f"Calendar {what}: {type(exc).__name__}") from exc
+
+
+class _SendOnce:
+    """An httplib2-shaped transport over google-auth's requests session that sends each
+    request exactly once (requests retries nothing by default), for the calls that are
+    not idempotent."""
+
+    def __init__(self, credentials: google.auth.credentials.Credentials) -> None:
+        self._credentials = credentials
+
+    def request(
+        self,
+        uri: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        **_: Any,
+    ) -> tuple[httplib2.Response, bytes]:
+        with AuthorizedSession(self._credentials) as session:  # type: ignore[no-untyped-call]
+            answer = session.request(  # type: ignore[no-untyped-call]
+                method, uri, data=body, headers=dict(headers or {}), timeout=HTTP_TIMEOUT
+            )
+        # requests has already decoded the body: its encoding and length no longer apply.
+        skip = ("content-encoding", "content-length", "transfer-encoding")
+        info = {k.lower(): v for k, v in answer.headers.items() if k.lower() not in skip}
+        response = httplib2.Response({**info, "status": str(answer.status_code)})
+        response.reason = answer.reason or ""
+        return response, answer.content
 
 
 @dataclass(frozen=True)
@@ -205,8 +247,12 @@ class CalendarClient:
                 return entries
 
     def create_calendar(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """calendars.insert, sent exactly once: it is not idempotent, and httplib2 re-sends
+        any request once, POST included, when the connection closes before an answer
+        (httplib2 `_conn_request`). A lost answer is the caller's to resolve (look it up)."""
         request = self._service.calendars().insert(body=dict(body))
-        result: dict[str, Any] = self._execute("calendar_insert", request)
+        with _mapped_errors("calendar_insert"):
+            result: dict[str, Any] = request.execute(http=_SendOnce(self._credentials))
         return result
 
     def share(self, calendar_id: str, email: str, role: str) -> dict[str, Any]:
@@ -217,6 +263,26 @@ class CalendarClient:
             sendNotifications=True,
         )
         result: dict[str, Any] = self._execute("acl_insert", request)
+        return result
+
+    def acl_rules(self, calendar_id: str) -> list[dict[str, Any]]:
+        """The calendar's access rules, every page."""
+        rules: list[dict[str, Any]] = []
+        page_token: str | None = None
+        while True:
+            request = self._service.acl().list(
+                calendarId=calendar_id, maxResults=250, pageToken=page_token
+            )
+            page = self._execute("acl_list", request)
+            rules += page.get("items", [])
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                return rules
+
+    def get_event(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        """One event, cancelled ones included (NotFound or Gone when Google has none)."""
+        request = self._service.events().get(calendarId=calendar_id, eventId=event_id)
+        result: dict[str, Any] = self._execute("get", request)
         return result
 
     def cancel(self, calendar_id: str, event_id: str, *, send_updates: str) -> None:

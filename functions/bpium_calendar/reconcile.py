@@ -27,12 +27,13 @@ from .domain import (
     EventBody,
     Meeting,
     bpium_time,
-    event_id_for,
-    is_event_id,
+    meet_request_id,
     meeting_from_values,
     rfc3339,
 )
-from .errors import AppError, Conflict, Gone, NotFound
+from .errors import AppError, Conflict, Forbidden, Gone, NotFound
+from .event_ids import event_id_for, is_event_id
+from .event_writes import has_conference
 from .gcalendar import BatchOp, BatchOutcome
 from .settings import Settings
 from .sync import CatalogSchemaCache, MeetingSync
@@ -75,6 +76,7 @@ class Plan:
     invalid: int = 0
     ops: list[BatchOp] = field(default_factory=list)
     records: dict[tuple[str, str], str] = field(default_factory=dict)  # (calendar, event) → record
+    meetings: dict[tuple[str, str], Meeting] = field(default_factory=dict)
 
     def count(self, method: str) -> int:
         return sum(1 for op in self.ops if op.method == method)
@@ -192,11 +194,16 @@ class Reconciler:
             key = (calendar_id, event_id)
             plan.checked += 1
             plan.records[key] = record_id
+            plan.meetings[key] = meeting
             current = events.get(key)
+            body = bodies[record_id]
+            if current is not None and meeting.meet and not has_conference(current):
+                # A person removed the Meet link: the usual request id would be ignored.
+                body = self._with_meet_renewal(body, meeting, current)
             if current is None:
-                plan.ops.append(BatchOp("insert", calendar_id, event_id, bodies[record_id]))
-            elif differs(current, bodies[record_id]):
-                plan.ops.append(BatchOp("patch", calendar_id, event_id, bodies[record_id]))
+                plan.ops.append(BatchOp("insert", calendar_id, event_id, body))
+            elif differs(current, body):
+                plan.ops.append(BatchOp("patch", calendar_id, event_id, body))
             else:
                 plan.unchanged += 1
         for (calendar_id, event_id), record_id in strays.items():
@@ -204,6 +211,15 @@ class Reconciler:
                 plan.ops.append(BatchOp("delete", calendar_id, event_id))
                 plan.records[(calendar_id, event_id)] = record_id
         return plan
+
+    @staticmethod
+    def _with_meet_renewal(
+        body: EventBody, meeting: Meeting, event: Mapping[str, Any]
+    ) -> EventBody:
+        renewal = str(event.get("etag") or event.get("updated") or event.get("id"))
+        request = {**body["conferenceData"]["createRequest"]}
+        request["requestId"] = meet_request_id(meeting, renewal)
+        return {**body, "conferenceData": {"createRequest": request}}
 
     def _record_of(self, event: Mapping[str, Any]) -> str | None:
         private = (event.get("extendedProperties") or {}).get("private") or {}
@@ -263,17 +279,20 @@ class Reconciler:
         total = len(plan.ops)
         done = 0
         retry: list[BatchOp] = []
+        single: list[BatchOp] = []
         step = 500  # report progress every few batches
         for start in range(0, total, step):
             chunk = plan.ops[start : start + step]
             for outcome in self.calendar.batch(chunk, send_updates=self.settings.send_updates):
-                retry += self._count(outcome, plan, counts)
+                self._count(outcome, plan, counts, retry, single)
             done += len(chunk)
             if progress:
                 progress(done, total)
         if retry:  # inserts that found their event (e.g. cancelled, outside the list): patch
             for outcome in self.calendar.batch(retry, send_updates=self.settings.send_updates):
-                self._count(outcome, plan, counts)
+                self._count(outcome, plan, counts, [], single)
+        for op in single:
+            self._one_by_one(op, plan, counts)
         return {
             "checked": plan.checked,
             "created": counts["insert"],
@@ -284,16 +303,34 @@ class Reconciler:
             "failed": counts["failed"],
         }
 
-    def _count(self, outcome: BatchOutcome, plan: Plan, counts: Counter[str]) -> list[BatchOp]:
+    def _count(
+        self,
+        outcome: BatchOutcome,
+        plan: Plan,
+        counts: Counter[str],
+        retry: list[BatchOp],
+        single: list[BatchOp],
+    ) -> None:
+        """Counts one outcome, or queues what comes next for it: a patch after an insert
+        found the event (`retry`), or the careful one-by-one path (`single`)."""
         op = outcome.op
         if outcome.error is None:
+            if op.method == "patch" and (outcome.result or {}).get("status") == "cancelled":
+                # Our patches carry no status: a cancelled event stays so until its record is
+                # confirmed to exist, which the one-by-one path checks.
+                single.append(op)
+                return
             counts[op.method] += 1
-            return []
+            return
         if op.method == "insert" and isinstance(outcome.error, Conflict):
-            return [BatchOp("patch", op.calendar_id, op.event_id, op.body)]
+            retry.append(BatchOp("patch", op.calendar_id, op.event_id, op.body))
+            return
+        if op.method == "patch" and isinstance(outcome.error, Forbidden):
+            single.append(op)  # perhaps an event a person deleted, which Google will not revive
+            return
         if op.method == "delete" and isinstance(outcome.error, NotFound | Gone):
             counts["delete"] += 1  # already gone: the goal is reached
-            return []
+            return
         counts["failed"] += 1
         log.error(
             "reconcile_item_failed",
@@ -305,10 +342,36 @@ class Reconciler:
             error_code=outcome.error.code,
             error=outcome.error.message,
         )
-        return []
+
+    def _one_by_one(self, op: BatchOp, plan: Plan, counts: Counter[str]) -> None:
+        """A cancelled event whose meeting lives on: the webhooks' careful path revives it
+        (after Bpium confirms the record) or gives the record a new event."""
+        meeting = plan.meetings.get((op.calendar_id, op.event_id))
+        try:
+            if meeting is None:
+                raise NotFound(f"no meeting planned for event {op.event_id}")
+            result = self.sync.sync_meeting(meeting)
+        except AppError as exc:
+            counts["failed"] += 1
+            log.error(
+                "reconcile_item_failed",
+                catalog_id=self.settings.meetings_catalog,
+                record_id=plan.records.get((op.calendar_id, op.event_id)),
+                event_id=op.event_id,
+                calendar_id=op.calendar_id,
+                operation=op.method,
+                error_code=exc.code,
+                error=exc.message,
+            )
+            return
+        if result.status == "ignored":
+            plan.unchanged += 1  # the record is gone: its event stays cancelled
+        else:
+            counts["insert" if result.status == "created" else "patch"] += 1
 
 
 def _target(meeting: Meeting) -> str:
+    """The id the meeting's event has: the stored one when valid, else our first."""
     stored = meeting.stored_event_id
     if stored and is_event_id(stored):
         return stored

@@ -6,6 +6,7 @@ that a scenario can read without knowing Google's shapes.
 
 from __future__ import annotations
 
+import time as time_module
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -13,16 +14,27 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from . import log
-from .domain import EMAIL_PATTERN, PRIVATE_CATALOG_KEY, PRIVATE_RECORD_KEY, rfc3339
-from .errors import AppError, BadRequest, Gone
+from .domain import (
+    EMAIL_PATTERN,
+    PRIVATE_CATALOG_KEY,
+    PRIVATE_RECORD_KEY,
+    rfc3339,
+)
+from .errors import AppError, BadRequest, Gone, NotFound, UpstreamUnavailable
+from .event_ids import decode_event_id
 from .settings import Settings
 
 DEFAULT_WINDOW_DAYS = 30
 DEFAULT_LIMIT = 10000
 MAX_LIMIT = 100000
 SHARE_ROLES = ("reader", "writer", "owner")
-# A sync token excludes these (Google answers 400 otherwise).
-NOT_WITH_SYNC = ("timeMin", "timeMax", "q", "updatedMin")
+# A sync token excludes these (Google answers 400 otherwise); a first sync may bound its
+# window ("you may want to limit your full sync to only a certain date range",
+# https://developers.google.com/calendar/api/guides/sync), but not filter by text or age.
+NOT_WITH_SYNC_TOKEN = ("timeMin", "timeMax", "q", "updatedMin")
+NOT_WITH_SYNC = ("q", "updatedMin")
+CREATE_ATTEMPTS = 3
+CREATE_BACKOFF = 0.5  # seconds, doubled each attempt
 TRUE = ("true", "1", "yes", "on")
 
 
@@ -31,6 +43,13 @@ class SyncTokenExpired(AppError):
 
     status = 409
     code = "sync_token_expired"
+
+
+class CalendarNotFound(AppError):
+    """The calendarId names no calendar this account can see: the caller's mistake."""
+
+    status = 404
+    code = "calendar_not_found"
 
 
 class CalendarApi(Protocol):
@@ -43,6 +62,8 @@ class CalendarApi(Protocol):
     def create_calendar(self, body: Mapping[str, Any]) -> dict[str, Any]: ...
 
     def share(self, calendar_id: str, email: str, role: str) -> dict[str, Any]: ...
+
+    def acl_rules(self, calendar_id: str) -> list[dict[str, Any]]: ...
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -99,16 +120,18 @@ def parse_list_query(params: Mapping[str, Any], settings: Settings, now: datetim
     sync_token = _string(params, "syncToken")
     sync = bool(sync_token) or _flag(params.get("sync"), "sync")
     if sync:
-        given = [name for name in NOT_WITH_SYNC if _string(params, name)]
+        excluded = NOT_WITH_SYNC_TOKEN if sync_token else NOT_WITH_SYNC
+        given = [name for name in excluded if _string(params, name)]
         if given:
-            raise BadRequest(
-                f"{', '.join(given)} cannot be used with sync (Google's sync tokens cover the "
-                "whole calendar)",
-                field=given[0],
-            )
+            why = "a syncToken covers every change since the first sync"
+            if not sync_token:
+                why = "a first sync may be bounded by timeMin and timeMax only"
+            raise BadRequest(f"{', '.join(given)} cannot be used with sync: {why}", field=given[0])
         query: dict[str, Any] = {"singleEvents": True}
         if sync_token:
             query["syncToken"] = sync_token
+        else:
+            query.update(_sync_window(params, zone))
         # Every page must be read: only the last one carries the next sync token.
         return ListQuery(calendar_id, query, None, True)
     raw_min, raw_max = _string(params, "timeMin"), _string(params, "timeMax")
@@ -140,6 +163,18 @@ def parse_list_query(params: Mapping[str, Any], settings: Settings, now: datetim
     return ListQuery(calendar_id, query, limit, False)
 
 
+def _sync_window(params: Mapping[str, Any], zone: ZoneInfo) -> dict[str, str]:
+    """A first sync's optional bounds (no orderBy: Google gives no sync token with one)."""
+    window: dict[str, str] = {}
+    bounds = {name: _string(params, name) for name in ("timeMin", "timeMax")}
+    parsed = {name: parse_instant(raw, name, zone) for name, raw in bounds.items() if raw}
+    if len(parsed) == 2 and parsed["timeMax"] <= parsed["timeMin"]:
+        raise BadRequest("timeMax must be after timeMin", field="timeMax")
+    for name, moment in parsed.items():
+        window[name] = rfc3339(moment)
+    return window
+
+
 def _when(value: Mapping[str, Any] | None) -> str | None:
     if not value:
         return None
@@ -157,6 +192,12 @@ def _meet_link(event: Mapping[str, Any]) -> str | None:
 def flat_event(event: Mapping[str, Any]) -> dict[str, Any]:
     """One event as a scenario wants it: flat, with our Bpium marks when it is ours."""
     private = (event.get("extendedProperties") or {}).get("private") or {}
+    catalog_id, record_id = private.get(PRIVATE_CATALOG_KEY), private.get(PRIVATE_RECORD_KEY)
+    if not private and isinstance(event.get("id"), str):
+        # A cancelled item in an incremental sync carries only its id, which names it.
+        ref = decode_event_id(event["id"])
+        if ref is not None:
+            catalog_id, record_id = ref.catalog_id, ref.record_id
     reminders = event.get("reminders") or {}
     start = event.get("start") or {}
     return {
@@ -186,8 +227,8 @@ def flat_event(event: Mapping[str, Any]) -> dict[str, Any]:
         ),
         "recurringEventId": event.get("recurringEventId"),
         "updated": event.get("updated"),
-        "bpiumCatalogId": private.get(PRIVATE_CATALOG_KEY),
-        "bpiumRecordId": private.get(PRIVATE_RECORD_KEY),
+        "bpiumCatalogId": catalog_id,
+        "bpiumRecordId": record_id,
     }
 
 
@@ -247,10 +288,12 @@ class Scenarios:
         settings: Settings,
         calendar: CalendarApi,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time_module.sleep,
     ) -> None:
         self.settings = settings
         self.calendar = calendar
         self.clock = clock
+        self.sleep = sleep
 
     def list_events(self, params: Mapping[str, Any]) -> dict[str, Any]:
         query = parse_list_query(params, self.settings, self.clock())
@@ -258,7 +301,17 @@ class Scenarios:
             items, sync_token = self.calendar.list_events(
                 query.calendar_id, query.params, limit=query.limit
             )
+        except NotFound as exc:
+            raise CalendarNotFound(
+                f"calendarId {query.calendar_id!r} names no calendar this account can see",
+                field="calendarId",
+            ) from exc
         except Gone as exc:
+            if exc.details.get("reason") == "updatedMinTooLongAgo":
+                raise BadRequest(
+                    "updatedMin is too long ago for Google: use a later one, or list without it",
+                    field="updatedMin",
+                ) from exc
             raise SyncTokenExpired(
                 "the sync token has expired: list again with sync=true (no syncToken) and "
                 "keep the new nextSyncToken"
@@ -275,30 +328,32 @@ class Scenarios:
 
     def create_calendar(self, params: Mapping[str, Any]) -> dict[str, Any]:
         new = parse_new_calendar(params, self.settings)
-        existing = None
-        if new.if_not_exists:
-            existing = next(
-                (
-                    c
-                    for c in self.calendar.calendars()
-                    if c.get("summary") == new.summary and c.get("accessRole") == "owner"
-                ),
-                None,
-            )
-        if existing:
-            calendar = existing
-        else:
-            body = {"summary": new.summary, "timeZone": new.time_zone}
-            if new.description:
-                body["description"] = new.description
-            calendar = self.calendar.create_calendar(body)
-        for share in new.share:  # idempotent: a second rule for the same person replaces it
+        named = [
+            c
+            for c in self.calendar.calendars()
+            if c.get("summary") == new.summary and c.get("accessRole") == "owner"
+        ]
+        existing = named[0] if new.if_not_exists and named else None
+        calendar = existing or self._insert_once(new, {c["id"] for c in named})
+        rules = self.calendar.acl_rules(calendar["id"]) if existing else []
+        held = {
+            (str(r.get("scope", {}).get("value", "")).lower(), r.get("role"))
+            for r in rules
+            if r.get("scope", {}).get("type") == "user"
+        }
+        shared = 0
+        for share in new.share:
+            # acl.insert e-mails the person every time (sendNotifications defaults to true):
+            # a rule they already hold is not sent again.
+            if (share.email.lower(), share.role) in held:
+                continue
             self.calendar.share(calendar["id"], share.email, share.role)
+            shared += 1
         log.info(
             "calendar_ready",
             calendar_id=calendar["id"],
             created=existing is None,
-            shared=len(new.share),
+            shared=shared,
         )
         return {
             "id": calendar["id"],
@@ -308,3 +363,28 @@ class Scenarios:
             "created": existing is None,
             "sharedWith": [{"email": s.email, "role": s.role} for s in new.share],
         }
+
+    def _insert_once(self, new: NewCalendar, before: set[str]) -> dict[str, Any]:
+        """calendars.insert is not idempotent: after a lost answer, the calendar may exist.
+        Before trying again, look for one of this name that was not there before."""
+        body = {"summary": new.summary, "timeZone": new.time_zone}
+        if new.description:
+            body["description"] = new.description
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                return self.calendar.create_calendar(body)
+            except UpstreamUnavailable:
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+                log.warning("calendar_insert_unanswered", attempt=attempt)
+            self.sleep(CREATE_BACKOFF * 2 ** (attempt - 1))
+            made = [
+                c
+                for c in self.calendar.calendars()
+                if c.get("summary") == new.summary
+                and c.get("accessRole") == "owner"
+                and c["id"] not in before
+            ]
+            if made:
+                return made[0]
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -19,13 +19,13 @@ from .domain import (
     attendees,
     calendar_of,
     event_body,
-    event_id_for,
-    is_event_id,
     meeting_from_values,
     parse_catalog,
     update_is_noop,
 )
-from .errors import ConfigError, Conflict, Gone, NotFound
+from .errors import ConfigError, Gone, NotFound
+from .event_ids import event_id_for, is_event_id
+from .event_writes import EventCalendar, EventExists, EventWriter, RecordGone
 from .settings import Settings
 
 
@@ -39,15 +39,7 @@ class BpiumPort(Protocol):
     def get_record(self, catalog_id: str, record_id: str) -> dict[str, Any]: ...
 
 
-class CalendarPort(Protocol):
-    def insert(
-        self, calendar_id: str, body: Mapping[str, Any], *, send_updates: str
-    ) -> dict[str, Any]: ...
-
-    def patch(
-        self, calendar_id: str, event_id: str, body: Mapping[str, Any], *, send_updates: str
-    ) -> dict[str, Any]: ...
-
+class CalendarPort(EventCalendar, Protocol):
     def cancel(self, calendar_id: str, event_id: str, *, send_updates: str) -> None: ...
 
     def move(
@@ -176,6 +168,7 @@ class MeetingSync:
         self.calendar = calendar
         self.schema = schema
         self.gate = RecordGate()
+        self.writer = EventWriter(calendar, bpium, settings.send_updates)
         self.options = MappingOptions(
             fields=settings.fields,
             time_zone=settings.time_zone,
@@ -257,6 +250,19 @@ class MeetingSync:
         meeting = meeting_from_values(
             catalog_id, record_id, values, self.schema.get(), self.options
         )
+        return self.sync_meeting(
+            meeting, previous_calendar=previous_calendar, patch_on_conflict=patch_on_conflict
+        )
+
+    def sync_meeting(
+        self,
+        meeting: Meeting,
+        *,
+        previous_calendar: str | None = None,
+        patch_on_conflict: bool = True,
+    ) -> SyncResult:
+        """Makes the meeting's event match it and writes the event id back."""
+        catalog_id, record_id = meeting.catalog_id, meeting.record_id
         employee_emails = (
             self.bpium.employee_emails(meeting.employees, self.settings.employee_email_field)
             if meeting.employees
@@ -271,7 +277,6 @@ class MeetingSync:
                 dropped=list(people.dropped),
             )
         calendar_id = meeting.calendar_id or self.settings.calendar_id
-        derived = event_id_for(catalog_id, record_id)
         stored = meeting.stored_event_id
         if stored and not is_event_id(stored):
             log.warning(
@@ -282,9 +287,30 @@ class MeetingSync:
             )
             stored = None
         if previous_calendar and previous_calendar != calendar_id:
-            self._move(previous_calendar, stored or derived, calendar_id)
-        action, event = self._write(calendar_id, stored, derived, body, patch_on_conflict)
-        self._write_back(meeting, event)
+            moving = stored or event_id_for(catalog_id, record_id)
+            self._move(previous_calendar, moving, calendar_id)
+        try:
+            action, event = self.writer.write(
+                meeting, calendar_id, body, stored=stored, patch_on_conflict=patch_on_conflict
+            )
+        except EventExists:
+            raise _EventExists from None
+        except RecordGone:
+            return SyncResult("ignored", calendar_id=calendar_id, reason="record_gone")
+        event = self.writer.renew_meet(meeting, calendar_id, event, body)
+        if not self._write_back(meeting, event):
+            # Deleted while we wrote (its delete webhook may have found no event yet): the
+            # event we just made or changed must not outlive it.
+            self._cancel_in(calendar_id, event["id"])
+            log.info(
+                "event_cancelled",
+                reason="record_gone",
+                event_ids=[event["id"]],
+                calendar_id=calendar_id,
+                catalog_id=catalog_id,
+                record_id=record_id,
+            )
+            return SyncResult("ignored", calendar_id=calendar_id, reason="record_gone")
         log.info(
             "event_upserted",
             action=action,
@@ -298,10 +324,13 @@ class MeetingSync:
         )
         return SyncResult(action, event["id"], calendar_id, dropped_attendees=people.dropped)
 
-    def body(self, meeting: Meeting, employee_emails: Sequence[str]) -> tuple[EventBody, Attendees]:
+    def body(
+        self, meeting: Meeting, employee_emails: Sequence[str], *, meet_renewal: str = ""
+    ) -> tuple[EventBody, Attendees]:
         """The event fields for a meeting whose employees have these e-mails."""
         people = attendees([*employee_emails, *meeting.guests])
-        return event_body(meeting, people.emails, self.settings.time_zone), people
+        zone = self.settings.time_zone
+        return event_body(meeting, people.emails, zone, meet_renewal=meet_renewal), people
 
     def _move(self, source: str, event_id: str, destination: str) -> None:
         """The meeting's calendar field changed: its event follows, keeping its id."""
@@ -313,33 +342,9 @@ class MeetingSync:
         except (NotFound, Gone):
             log.warning("event_to_move_missing", event_id=event_id, source=source)
 
-    def _write(
-        self,
-        calendar_id: str,
-        stored: str | None,
-        derived: str,
-        body: Mapping[str, Any],
-        patch_on_conflict: bool,
-    ) -> tuple[str, dict[str, Any]]:
-        send = self.settings.send_updates
-        if stored:
-            # The record already names its event (ours, or one the old BPMN scenario made).
-            try:
-                return "updated", self.calendar.patch(calendar_id, stored, body, send_updates=send)
-            except (NotFound, Gone):
-                log.warning("stored_event_missing", event_id=stored, calendar_id=calendar_id)
-        try:
-            return "created", self.calendar.insert(
-                calendar_id, {**body, "id": derived}, send_updates=send
-            )
-        except Conflict:
-            if not patch_on_conflict:
-                raise _EventExists from None
-            # It exists (a retry, a duplicate webhook, or a cancelled event): patch revives it.
-            return "updated", self.calendar.patch(calendar_id, derived, body, send_updates=send)
-
-    def _write_back(self, meeting: Meeting, event: Mapping[str, Any]) -> None:
-        """Writes the event id (and link) into the record, unless it already holds them."""
+    def _write_back(self, meeting: Meeting, event: Mapping[str, Any]) -> bool:
+        """Writes the event id (and link) into the record, unless it already holds them;
+        False when Bpium says the record is gone."""
         fields = self.settings.fields
         values: dict[str, Any] = {}
         if meeting.stored_event_id != event["id"]:
@@ -348,7 +353,7 @@ class MeetingSync:
         if fields.link and link and meeting.stored_link != link:
             values[fields.link] = link
         if not values:
-            return
+            return True
         try:
             self.bpium.patch_record(meeting.catalog_id, meeting.record_id, values)
         except NotFound:
@@ -357,6 +362,8 @@ class MeetingSync:
                 catalog_id=meeting.catalog_id,
                 record_id=meeting.record_id,
             )
+            return False
+        return True
 
     def _other_calendars(self) -> list[str]:
         """When meetings can name their calendar: every other calendar we may write to."""
@@ -371,43 +378,43 @@ class MeetingSync:
             and not (default == "primary" and entry.get("primary"))
         ]
 
-    def _cancel_in(self, calendar_id: str, event_id: str) -> bool:
-        """True when the event is (now, or already) cancelled there; False if it is absent."""
+    def _cancel_in(self, calendar_id: str, event_id: str) -> str:
+        """ "cancelled" (now), "gone" (it already was) or "absent" (no such event there)."""
         try:
             self.calendar.cancel(calendar_id, event_id, send_updates=self.settings.send_updates)
         except Gone:
-            return True  # already cancelled: a duplicate delivery
+            return "gone"
         except NotFound:
-            return False
-        return True
+            return "absent"
+        return "cancelled"
 
     def cancel(self, webhook: Webhook) -> SyncResult:
-        """Cancels the record's event: ours by id, one found by our marks (a legacy id), or
-        ours in another calendar the meeting named."""
-        derived = event_id_for(webhook.catalog_id, webhook.record_id)
-        default = self.settings.calendar_id
-        cancelled: tuple[str, list[str]] | None = None
-        if self._cancel_in(default, derived):
-            cancelled = default, [derived]
-        else:
-            found = self.calendar.find_by_record(default, webhook.catalog_id, webhook.record_id)
-            for event in found:
-                self._cancel_in(default, event["id"])
-            if found:
-                cancelled = default, [event["id"] for event in found]
-            else:
-                elsewhere = (c for c in self._other_calendars() if self._cancel_in(c, derived))
-                calendar_id = next(elsewhere, None)
-                cancelled = (calendar_id, [derived]) if calendar_id else None
-        if cancelled is None:
+        """Cancels the record's event: ours by id; else the live ones carrying our marks (a
+        later generation of our id, a legacy id); else ours in another calendar."""
+        catalog_id, record_id = webhook.catalog_id, webhook.record_id
+        derived = event_id_for(catalog_id, record_id)
+        calendar_id = self.settings.calendar_id
+        state = self._cancel_in(calendar_id, derived)
+        event_ids = [derived] if state == "cancelled" else []
+        if state != "cancelled":
+            for event in self.calendar.find_by_record(calendar_id, catalog_id, record_id):
+                if self._cancel_in(calendar_id, event["id"]) == "cancelled":
+                    event_ids.append(event["id"])
+        if not event_ids and state == "absent":
+            for other in self._other_calendars():
+                if self._cancel_in(other, derived) == "cancelled":
+                    calendar_id, event_ids = other, [derived]
+                    break
+        if not event_ids and state == "gone":
+            event_ids = [derived]  # a repeated delivery: it was cancelled already
+        if not event_ids:
             log.info("webhook_ignored", reason="no_event", **webhook.log_fields())
-            return SyncResult("ignored", calendar_id=default, reason="no_event")
-        calendar_id, event_ids = cancelled
+            return SyncResult("ignored", calendar_id=calendar_id, reason="no_event")
         log.info(
             "event_cancelled",
             event_ids=event_ids,
             calendar_id=calendar_id,
-            catalog_id=webhook.catalog_id,
-            record_id=webhook.record_id,
+            catalog_id=catalog_id,
+            record_id=record_id,
         )
         return SyncResult("cancelled", event_ids[0], calendar_id)

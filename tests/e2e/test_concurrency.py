@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from bpium_calendar.domain import event_id_for
+from bpium_calendar.event_ids import event_id_for
 from sandbox.processes import functions_served
 from sandbox.stack import Stack, start_stack
 from tests.conftest import hook_body, sign

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from bpium_calendar.domain import event_id_for
+from bpium_calendar.event_ids import event_id_for
 from sandbox.bpium import DEMO_LOGIN, DEMO_PASSWORD
 from sandbox.processes import functions_served
 from sandbox.stack import WEBHOOKS, Stack, start_stack
@@ -194,3 +194,41 @@ def test_tampered_delivery_is_refused_and_changes_nothing(
     assert answer.status_code == 401
     assert answer.json()["error"]["code"] == "signature_invalid"
     assert len(stack.google.events("primary")) == before
+
+
+def test_parallel_deliveries_in_any_order_end_in_the_records_last_state(
+    running: tuple[Stack, dict[str, str]],
+) -> None:
+    """Bpium sends hooks in parallel, with no queue: a record's created, updated and deleted
+    deliveries overlap and arrive in any order. Deleted meetings end with no live event;
+    changed ones with their last state."""
+    stack, _ = running
+    stack.bpium.delivery_jitter = 0.4
+    limit, stack.bpium.rate_limit = stack.bpium.rate_limit, 10**6  # order, not Bpium's budget
+    try:
+        doomed, kept = [], []
+        for i in range(4):
+            path = f"/catalogs/{stack.meetings}/records"
+            record = api(stack, "POST", path, json={"values": values(**{"2": f"Удалим {i}"})})
+            api(stack, "PATCH", f"{path}/{record['id']}", json={"values": {"2": f"Правка {i}"}})
+            api(stack, "DELETE", f"{path}/{record['id']}")
+            doomed.append(record["id"])
+            other = api(stack, "POST", path, json={"values": values(**{"2": f"Оставим {i}"})})
+            for step in range(3):
+                api(stack, "PATCH", f"{path}/{other['id']}", json={"values": {"2": f"Итог {step}"}})
+            kept.append(other["id"])
+        settle(stack)
+    finally:
+        stack.bpium.delivery_jitter = 0.0
+        stack.bpium.rate_limit = limit
+    by_record: dict[str, list[dict]] = {}
+    for event in stack.google.events("primary"):
+        private = event.get("extendedProperties", {}).get("private", {})
+        by_record.setdefault(private.get("bpiumRecordId", ""), []).append(event)
+    for record in doomed:
+        assert all(e["status"] == "cancelled" for e in by_record.get(record, [])), record
+    for record in kept:
+        alive = [e for e in by_record[record] if e["status"] != "cancelled"]
+        assert [e["summary"] for e in alive] == ["Итог 2"], record
+    failed = [d for d in stack.bpium.deliveries if d["status"] != 200]
+    assert failed == []

@@ -10,8 +10,8 @@ import httplib2
 import pytest
 
 from bpium_calendar import services
-from bpium_calendar.domain import event_id_for
 from bpium_calendar.errors import UpstreamUnavailable
+from bpium_calendar.event_ids import event_id_for
 from bpium_calendar.gcalendar import CalendarClient
 from bpium_calendar.oauth import StoredTokenCredentials
 from bpium_calendar.secret_store import LocalFolderSource, SecretStore
@@ -108,13 +108,25 @@ def test_bpium_refusing_the_write_back_is_502(fns: Functions) -> None:
     assert answer.get_json()["error"]["code"] == "upstream_error"
 
 
-def test_write_back_to_a_deleted_record_is_only_a_warning(fns: Functions) -> None:
+def test_a_created_whose_record_is_deleted_meanwhile_leaves_no_live_event(
+    fns: Functions,
+) -> None:
+    """Bpium delivers in parallel: the delete's webhook may have found no event yet. The
+    write-back's 404 tells us, and the event just made is cancelled."""
     stack = fns.stack
     record = meeting(stack)
     values = stack.bpium.record(stack.meetings, record)["values"]
     stack.bpium.delete_record(stack.meetings, record, fire=False)
     answer = fns.post("on_meeting_created", hook_body("record.created", record, values))
-    assert answer.get_json()["status"] == "created"
+    assert answer.status_code == 200
+    assert answer.get_json() == {
+        "status": "ignored",
+        "reason": "record_gone",
+        "calendarId": "primary",
+    }
+    assert stack.google.event("primary", event_id_for(stack.meetings, record))["status"] == (
+        "cancelled"
+    )
 
 
 def test_invalid_stored_event_id_is_replaced_by_ours(fns: Functions) -> None:

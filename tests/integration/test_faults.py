@@ -12,7 +12,7 @@ import functions_framework
 import pytest
 
 from bpium_calendar import services
-from bpium_calendar.domain import event_id_for
+from bpium_calendar.event_ids import event_id_for
 from sandbox.common import Fault
 from sandbox.stack import Stack
 from tests.conftest import MAIN, hook_body

@@ -95,8 +95,14 @@ def answered(fns: Functions, name: str, answer: Any, sent: object = "") -> dict[
     assert isinstance(body, dict), where
     if status >= 400:
         assert isinstance(body.get("error"), dict), where
-        # 409 is Google's own word on a sync token: the one 4xx that must ask Google.
-        if status != 409:
+        # Google's own word, the 4xx that must ask Google: a sync token (409), a calendar it
+        # does not know (404), an updatedMin older than it keeps (its horizon is unwritten).
+        error = body["error"]
+        asks_google = status in (404, 409) or error.get("field") == "updatedMin"
+        if asks_google:
+            assert calls["bpium"] == 0, where
+            assert calls["google"] <= 1, where
+        else:
             assert calls == NO_CALLS, where
     return body
 
@@ -375,7 +381,9 @@ def test_signed_meetings_with_odd_values_at_created(
     result = answered(warm, "on_meeting_created", answer, values)
     _outcome("on_meeting_created", answer, result)
     if answer.status_code == 200:
-        assert result["status"] == "created", result
+        # The record lives only in this webhook, not in Bpium: the write-back's 404 cancels
+        # the event that was just made.
+        assert (result["status"], result.get("reason")) == ("ignored", "record_gone"), result
 
 
 @hostile(60)
@@ -609,10 +617,9 @@ def test_scenarios_with_the_key_and_random_parameters_answer_2xx_or_4xx(
     form: str,
 ) -> None:
     if name == "list_events":
+        # A long q makes googleapiclient send the GET as a POST with a form body: Google
+        # (and the stand-in) take it.
         params = data.draw(_params(LIST_PARAMS))
-        # A q longer than this makes googleapiclient turn the GET into a POST with a form
-        # body, which the Google stand-in does not take (real Google does).
-        assume(len(str(params.get("q", ""))) <= 100)
     else:
         params = data.draw(_params(CREATE_PARAMS))
         params["shareWith"] = data.draw(st.just(params.get("shareWith")) | share_with)
@@ -712,6 +719,7 @@ def test_a_meeting_before_1919_is_sent_with_an_rfc3339_offset(warm: Functions) -
     """Once 502 calendar_refused after a Calendar call: Europe/Moscow's local mean time
     (+02:30:17) was written as the event's offset, which RFC 3339 cannot express."""
     values = {**VALID_VALUES, "3": "1900-01-01T00:00:00.000Z", "4": None}
+    warm.stack.bpium.put_record(warm.stack.meetings, values, "1000005", fire=False)
     answer = _signed(warm, "on_meeting_created", hook_body("record.created", "1000005", values))
     result = answered(warm, "on_meeting_created", answer, values)
     assert result["status"] == "created", result
@@ -722,6 +730,7 @@ def test_a_meeting_before_1919_is_sent_with_an_rfc3339_offset(warm: Functions) -
 def test_employee_link_into_a_missing_catalog_is_not_a_5xx(warm: Functions) -> None:
     """Once 502 not_found: the employees' e-mails were read from a catalog that is not."""
     values = {**VALID_VALUES, "6": [{"catalogId": "no-such", "recordId": "1"}]}
+    warm.stack.bpium.put_record(warm.stack.meetings, VALID_VALUES, "1000004", fire=False)
     answer = _signed(warm, "on_meeting_created", hook_body("record.created", "1000004", values))
     assert answered(warm, "on_meeting_created", answer, values)["status"] == "created"
 

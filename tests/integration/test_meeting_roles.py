@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bpium_calendar import services
-from bpium_calendar.domain import event_id_for
+from bpium_calendar.event_ids import event_id_for
 from sandbox.stack import Stack
 from tests.integration.conftest import Functions
 from tests.integration.test_webhooks import meeting

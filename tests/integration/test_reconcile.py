@@ -11,7 +11,7 @@ import pytest
 
 from bpium_calendar import services
 from bpium_calendar.backfill import run as backfill
-from bpium_calendar.domain import event_id_for
+from bpium_calendar.event_ids import event_id_for
 from sandbox.common import Fault
 from sandbox.stack import Stack
 from tests.conftest import MAIN

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bpium_calendar.domain import event_id_for
+from bpium_calendar.event_ids import event_id_for
 from sandbox.stack import Stack
 from tests.conftest import hook_body, sign
 from tests.integration.conftest import Functions

@@ -8,14 +8,16 @@ import hmac
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
 import requests
 from flask import Flask, Response, request
 
-from sandbox.bpium import DEMO_LOGIN, DEMO_PASSWORD, BpiumStandIn, seed
+from sandbox.bpium import DEMO_LOGIN, DEMO_PASSWORD, EVENTS, BpiumStandIn, seed
 from sandbox.common import ServerThread
 
 AUTH = (DEMO_LOGIN, DEMO_PASSWORD)
@@ -25,12 +27,19 @@ END = "2024-05-20T08:00:00.000Z"
 
 
 class Receiver:
-    """A webhook endpoint that records raw deliveries and answers a chosen status."""
+    """A webhook endpoint that records raw deliveries and answers a chosen status.
+
+    `delay[name]` makes it answer that slowly; `max_in_flight` is the most requests it was
+    handling at once.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.received: list[dict[str, Any]] = []
         self.status: dict[str, int] = {}
+        self.delay: dict[str, float] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
         app = Flask("receiver")
 
         @app.post("/hook/<name>")
@@ -40,6 +49,14 @@ class Receiver:
                     {"name": name, "raw": request.get_data(), "headers": dict(request.headers)}
                 )
                 status = self.status.get(name, 200)
+                delay = self.delay.get(name, 0.0)
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                time.sleep(delay)
+            finally:
+                with self.lock:
+                    self.in_flight -= 1
             return Response('{"ok": true}', status=status, mimetype="application/json")
 
         self.server = ServerThread(app).start()
@@ -51,6 +68,8 @@ class Receiver:
         with self.lock:
             self.received.clear()
             self.status.clear()
+            self.delay.clear()
+            self.max_in_flight = self.in_flight
 
 
 class FakeClock:
@@ -98,6 +117,10 @@ def bpium(
     standin.clock = clock
     standin.basic_auth_delay = 0.0
     standin.rate_limit, standin.rate_window = 100, 30.0
+    standin.delivery_jitter, standin.delivery_seed = 0.0, 0
+    standin.retry_after_header = False
+    standin.patch_answer = "empty"
+    standin.timestamp_form = "unix-string"
     standin.hooks.clear()
     standin.reset()
     seed(standin)
@@ -196,11 +219,25 @@ def test_basic_auth_is_slow_by_the_configured_delay(bpium: tuple[BpiumStandIn, s
     assert fast.elapsed.total_seconds() < 0.2
 
 
-def test_rate_limit_answers_429_with_retry_after_per_account(
+def test_rate_limit_answers_429_without_retry_after_by_default(
+    bpium: tuple[BpiumStandIn, str],
+) -> None:
+    standin, base = bpium
+    standin.rate_limit = 1
+    session = requests.Session()
+    assert session.get(f"{base}/catalogs/7", auth=AUTH).status_code == 200
+    limited = session.get(f"{base}/catalogs/7")
+    assert limited.status_code == 429
+    assert "Retry-After" not in limited.headers
+    assert "error" in limited.json()
+
+
+def test_rate_limit_answers_429_per_account_with_retry_after_when_switched_on(
     bpium: tuple[BpiumStandIn, str], clock: FakeClock
 ) -> None:
     standin, base = bpium
     standin.rate_limit, standin.rate_window = 3, 30.0
+    standin.retry_after_header = True
     standin.add_user("other@acme.example", "pw", "2")
     session = requests.Session()
     assert session.get(f"{base}/catalogs/7", auth=AUTH).status_code == 200
@@ -391,7 +428,7 @@ def test_create_patch_delete_round_trip(
         f"{base}/catalogs/7/records/{record_id}", json={"values": {"8": "evt123", "9": None}}
     )
     assert patched.status_code == 200
-    assert patched.json() == {"id": record_id}
+    assert patched.content == b""
     after = standin.record("7", record_id)
     assert after is not None
     assert after["values"] == {**record["values"], "8": "evt123", "9": None}
@@ -403,6 +440,82 @@ def test_create_patch_delete_round_trip(
     assert api.patch(f"{base}/catalogs/7/records/99", json={"values": {}}).status_code == 404
     assert api.post(f"{base}/catalogs/999/records", json={"values": {}}).status_code == 404
     assert api.post(f"{base}/catalogs/7/records", json={"values": {}}).json()["id"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("form", "content_type", "body"),
+    [
+        ("empty", None, b""),
+        ("text", "text/plain; charset=utf-8", b"OK"),
+        ("record", "application/json", b'{"id":"1"}'),
+    ],
+)
+def test_patch_answers_200_with_the_chosen_body(
+    bpium: tuple[BpiumStandIn, str],
+    api: requests.Session,
+    form: str,
+    content_type: str | None,
+    body: bytes,
+) -> None:
+    standin, base = bpium
+    record_id = standin.put_record("7", meeting(), fire=False)
+    standin.patch_answer = form
+    answer = api.patch(f"{base}/catalogs/7/records/{record_id}", json={"values": {"8": "e"}})
+    assert answer.status_code == 200
+    assert answer.headers.get("Content-Type") == content_type
+    assert answer.content.replace(b" ", b"").strip() == body
+    assert standin.record("7", record_id)["values"]["8"] == "e"  # type: ignore[index]
+    if form != "record":
+        with pytest.raises(requests.JSONDecodeError):
+            answer.json()
+
+
+def test_switches_default_to_the_harsher_readings() -> None:
+    standin = BpiumStandIn()
+    assert standin.delivery_jitter == 0.0
+    assert standin.delivery_seed == 0
+    assert standin.retry_after_header is False
+    assert standin.patch_answer == "empty"
+    assert standin.timestamp_form == "unix-string"
+    for bad in ({"patch_answer": "json"}, {"timestamp_form": "ms"}, {"delivery_jitter": -1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            BpiumStandIn(**bad)  # type: ignore[arg-type]
+
+
+def test_years_below_1000_are_stored_zero_padded_read_sorted_and_filtered(
+    bpium: tuple[BpiumStandIn, str], api: requests.Session
+) -> None:
+    standin, base = bpium
+    url = f"{base}/catalogs/7/records"
+    created = api.post(url, json={"values": meeting("Old", **{"3": "0999-05-01T13:00:00+03:00"})})
+    assert created.status_code == 200, created.text
+    old_id = created.json()["id"]
+    first_id = standin.put_record("7", meeting("First", **{"3": "0001-01-01T00:00:00Z"}))
+    standin.put_record("7", meeting("New"), fire=False)
+    patched = api.patch(f"{url}/{first_id}", json={"values": {"4": "0001-01-01T05:00:00.000Z"}})
+    assert patched.status_code == 200
+    assert api.get(f"{url}/{old_id}").json()["values"]["3"] == "0999-05-01T10:00:00.000Z"
+    first = standin.record("7", first_id)["values"]  # type: ignore[index]
+    assert (first["3"], first["4"]) == ("0001-01-01T00:00:00.000Z", "0001-01-01T05:00:00.000Z")
+
+    def titles(params: dict[str, Any]) -> list[str]:
+        answer = api.get(url, params=params)
+        assert answer.status_code == 200, answer.text
+        return [r["title"] for r in answer.json()]
+
+    year_999 = {"at": "0999-01-01T00:00:00.000Z", "to": "0999-12-31T23:59:59.999Z"}
+    assert titles({"filters": json.dumps({"3": year_999})}) == ["Old"]
+    before_1000 = {"3": {"$lt": "1000-01-01T00:00:00+03:00"}}
+    assert sorted(titles({"filters": json.dumps(before_1000)})) == ["First", "Old"]
+    assert titles({"filters": json.dumps({"3": "0999-05-01T10:00:00Z"})}) == ["Old"]
+    brackets = {"filters[0][fieldId]": "3", "filters[0][value][to]": "0999-05-01T13:00:00+03:00"}
+    assert sorted(titles(brackets)) == ["First", "Old"]
+    assert titles({"sortField": "3", "sortType": "1"}) == ["First", "Old", "New"]
+
+    for bad in ("999-05-01T10:00:00.000Z", "0001-01-01T00:00:00+03:00"):  # the last is year 0
+        assert api.post(url, json={"values": meeting(**{"3": bad})}).status_code == 400, bad
+        filters = json.dumps({"3": {"at": bad}})
+        assert api.get(url, params={"filters": filters}).status_code == 400, bad
 
 
 @pytest.mark.parametrize(
@@ -469,7 +582,7 @@ def test_created_webhook_has_exact_shape_and_valid_signature(
     body = json.loads(raw)
     values = standin.record("7", record_id)["values"]  # type: ignore[index]
     assert body == {
-        "timestamp": "2023-11-14T22:13:20.000Z",
+        "timestamp": "1700000000",
         "hook": {"id": hook_id, "event": "record.created", "sequenceId": 1},
         "payload": {"catalogId": "7", "recordId": record_id, "values": values, "prevValues": {}},
         "user": {"id": "1"},
@@ -484,6 +597,7 @@ def test_created_webhook_has_exact_shape_and_valid_signature(
         "status": 200,
         "response": '{"ok": true}',
         "body": body,
+        "delay": 0.0,
     }
 
 
@@ -542,7 +656,8 @@ def test_hook_with_watched_fields_fires_only_when_they_change(
     standin.update_record("7", record_id, {"8": "evt"})
     standin.update_record("7", record_id, {"4": "2024-05-20T09:00:00.000Z"}, user_id="3")
     assert standin.wait_idle(5)
-    assert [b["payload"]["values"] for b in bodies(receiver, "all")] == [
+    received = sorted(bodies(receiver, "all"), key=lambda b: b["hook"]["sequenceId"])
+    assert [b["payload"]["values"] for b in received] == [
         {"8": "evt"},
         {"4": "2024-05-20T09:00:00.000Z"},
     ]
@@ -568,17 +683,97 @@ def test_deleted_webhook_carries_only_ids(
     assert body["payload"] == {"catalogId": "7", "recordId": record_id}
 
 
-def test_sequence_id_increments_per_hook_in_order(
+def test_sequence_id_counts_per_hook_in_firing_order_whatever_the_arrival_order(
     bpium: tuple[BpiumStandIn, str], receiver: Receiver
 ) -> None:
     standin, _ = bpium
+    standin.delivery_jitter = 0.2
     standin.add_hook(receiver.url("seq"), "record.created", "7", SECRET)
     ids = [standin.put_record("7", meeting(f"m{i}")) for i in range(4)]
     assert standin.wait_idle(5)
-    received = bodies(receiver, "seq")
+    received = sorted(bodies(receiver, "seq"), key=lambda b: b["hook"]["sequenceId"])
     assert [b["hook"]["sequenceId"] for b in received] == [1, 2, 3, 4]
     assert [b["payload"]["recordId"] for b in received] == ids
-    assert [d["sequenceId"] for d in standin.deliveries] == [1, 2, 3, 4]
+    assert sorted(d["sequenceId"] for d in standin.deliveries) == [1, 2, 3, 4]
+    arrived = [b["hook"]["sequenceId"] for b in bodies(receiver, "seq")]
+    assert arrived != [1, 2, 3, 4]  # seed 0 draws 0.17, 0.15, 0.08, 0.05 s
+
+
+def test_deliveries_to_a_slow_receiver_are_in_flight_at_once(
+    bpium: tuple[BpiumStandIn, str], receiver: Receiver
+) -> None:
+    standin, _ = bpium
+    standin.delivery_jitter = 0.05
+    receiver.delay["slow"] = 0.5
+    standin.add_hook(receiver.url("slow"), "record.created", "7", SECRET)
+    standin.add_hook(receiver.url("slow"), "record.updated", "7", SECRET)
+    record_id = standin.put_record("7", meeting())
+    standin.update_record("7", record_id, {"8": "evt"})
+    assert not standin.wait_idle(0.1)  # the writes did not wait for the receiver
+    assert standin.wait_idle(5)
+    assert receiver.max_in_flight == 2  # one worker in order would make this 1
+    assert sorted(d["event"] for d in standin.deliveries) == ["record.created", "record.updated"]
+    assert all(d["status"] == 200 for d in standin.deliveries)
+
+
+def test_jitter_lets_one_records_created_updated_deleted_arrive_in_any_seeded_order(
+    bpium: tuple[BpiumStandIn, str], receiver: Receiver
+) -> None:
+    standin, _ = bpium
+    for event in EVENTS:
+        standin.add_hook(receiver.url(event), event, "7", SECRET)
+    standin.delivery_jitter = 1.0
+
+    def arrival_order(delivery_seed: int) -> list[str]:
+        standin.reset()
+        receiver.clear()
+        standin.delivery_seed = delivery_seed
+        record_id = standin.put_record("7", meeting())
+        standin.update_record("7", record_id, {"8": "evt"})
+        standin.delete_record("7", record_id)
+        assert standin.wait_idle(5)
+        delays = sorted(d["delay"] for d in standin.deliveries)
+        assert min(b - a for a, b in pairwise(delays)) > 0.08, delays
+        order = [r["name"] for r in receiver.received]
+        assert [d["event"] for d in standin.deliveries] == order
+        return order
+
+    updated_first = ["record.updated", "record.created", "record.deleted"]  # 0.32, 0.15, 0.65 s
+    assert arrival_order(7) == updated_first
+    assert arrival_order(7) == updated_first  # the same seed, the same order
+    reversed_order = ["record.deleted", "record.updated", "record.created"]  # 0.84, 0.76, 0.42
+    assert arrival_order(0) == reversed_order
+
+
+def test_reset_drops_deliveries_still_waiting_out_their_jitter(
+    bpium: tuple[BpiumStandIn, str], receiver: Receiver
+) -> None:
+    standin, _ = bpium
+    standin.delivery_jitter = 30.0  # seed 0 draws 25 s: far longer than this test
+    standin.add_hook(receiver.url("late"), "record.created", "7", SECRET)
+    standin.put_record("7", meeting())
+    assert not standin.wait_idle(0.2)
+    standin.reset()
+    assert standin.wait_idle(2)
+    assert standin.deliveries == []
+    assert receiver.received == []
+
+
+@pytest.mark.parametrize(
+    ("form", "expected"),
+    [("unix-string", "1700000000"), ("unix-int", 1700000000), ("iso", "2023-11-14T22:13:20.750Z")],
+)
+def test_webhook_timestamp_takes_the_chosen_form(
+    bpium: tuple[BpiumStandIn, str], receiver: Receiver, clock: FakeClock, form: str, expected: Any
+) -> None:
+    standin, _ = bpium
+    clock.now += 0.75  # the Unix forms drop the fraction
+    standin.timestamp_form = form
+    standin.add_hook(receiver.url("ts"), "record.created", "7", SECRET)
+    standin.put_record("7", meeting())
+    assert standin.wait_idle(5)
+    [body] = bodies(receiver, "ts")
+    assert body["timestamp"] == expected
 
 
 def test_hook_answering_410_is_deleted_and_gets_nothing_more(
@@ -666,7 +861,7 @@ def test_admin_routes_manage_hooks_deliveries_sessions_and_reset(
     assert standin.record("7", "1") is None
     assert standin.record("$users", "1") is None
     assert standin.basic_auth_count == 0
-    assert requests.get(f"{root}/calls").json() == {"calls": []}
+    assert requests.get(f"{root}/calls").json()["calls"] == []
     assert hook_id in standin.hooks
 
     assert requests.post(f"{root}/reset", json={"seed": True}).ok

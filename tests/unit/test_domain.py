@@ -15,14 +15,19 @@ from bpium_calendar.domain import (
     attendees,
     emails_in,
     event_body,
-    event_id_for,
-    is_event_id,
     meeting_from_values,
     parse_catalog,
     parse_webhook,
     update_is_noop,
 )
 from bpium_calendar.errors import BadRequest, Unprocessable
+from bpium_calendar.event_ids import (
+    EventRef,
+    decode_event_id,
+    event_id_for,
+    generation_of,
+    is_event_id,
+)
 from bpium_calendar.settings import FieldMap, Reminder
 
 FIELDS = FieldMap(
@@ -128,6 +133,40 @@ def test_event_id_is_deterministic_base32hex() -> None:
     assert not is_event_id("wxyz12")  # w..z are not base32hex
 
 
+@pytest.mark.parametrize(
+    ("catalog", "record", "generation"),
+    [("7", "42", 0), ("7", "42", 3), ("$users", "9", 0), ("a_b-C", "x" * 64, 99)],
+)
+def test_event_id_names_its_record_and_generation(
+    catalog: str, record: str, generation: int
+) -> None:
+    event_id = event_id_for(catalog, record, generation)
+    assert is_event_id(event_id)
+    assert decode_event_id(event_id) == EventRef(catalog, record, generation)
+    assert generation_of(event_id, catalog, record) == generation
+    assert generation_of(event_id, catalog, record + "0") == 0  # another record's id
+
+
+def test_generations_of_one_record_differ() -> None:
+    ids = {event_id_for("7", "42", g) for g in range(10)}
+    assert len(ids) == 10
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "a" * 40,  # a legacy sha256 id, or any id Google or a person chose
+        "3f2a9c0e7b",
+        "",
+        "abcde\n",
+        event_id_for("7", "42").upper(),
+        event_id_for("7", "42") + "0",  # not canonical base32
+    ],
+)
+def test_other_ids_name_no_record(other: str) -> None:
+    assert decode_event_id(other) is None
+
+
 def test_meeting_maps_to_event_body_in_time_zone() -> None:
     values = {
         "2": "Планёрка",
@@ -146,7 +185,9 @@ def test_meeting_maps_to_event_body_in_time_zone() -> None:
     assert body["description"] == "Повестка"
     assert body["location"] == "Room 1"
     assert body["attendees"] == [{"email": "a@x.org"}, {"email": "g@x.org"}]
-    assert body["reminders"] == {"useDefault": True}
+    # The overrides are cleared in the same write: events.patch merges nested objects.
+    assert body["reminders"] == {"useDefault": True, "overrides": None}
+    assert "status" not in body  # a write never revives a cancelled event by itself
     assert body["extendedProperties"] == {"private": {"bpiumCatalogId": "7", "bpiumRecordId": "42"}}
     assert meeting.employees == (EmployeeRef("$users", "1"),)
 

@@ -15,6 +15,7 @@ from bpium_calendar.domain import (
     meeting_from_values,
 )
 from bpium_calendar.errors import BadRequest, Unprocessable
+from bpium_calendar.event_ids import event_id_for
 from bpium_calendar.scenarios import flat_event, parse_list_query, parse_new_calendar
 from bpium_calendar.settings import FieldMap, Reminder, Settings
 
@@ -82,7 +83,10 @@ def test_bpium_iso_strings_and_plain_dates_are_accepted() -> None:
         ({"limit": 0}, "limit"),
         ({"limit": 100001}, "limit"),
         ({"sync": "maybe"}, "sync"),
-        ({"sync": "true", "timeMin": "2026-12-01"}, "timeMin"),
+        ({"syncToken": "abc", "timeMin": "2026-12-01"}, "timeMin"),
+        ({"sync": "true", "q": "x"}, "q"),
+        ({"sync": "true", "timeMin": "2026-12-02", "timeMax": "2026-12-01"}, "timeMax"),
+        ({"sync": "true", "timeMin": "never"}, "timeMin"),
         ({"syncToken": "abc", "q": "x"}, "q"),
         ({"calendarId": {"a": 1}}, "calendarId"),
     ],
@@ -100,6 +104,20 @@ def test_sync_mode_reads_every_page_without_a_window() -> None:
     assert first.params == {"singleEvents": True}
     follow = parse_list_query({"syncToken": "tok"}, SETTINGS, NOW)
     assert follow.params == {"singleEvents": True, "syncToken": "tok"}
+
+
+def test_a_first_sync_may_be_bounded_but_never_ordered() -> None:
+    bounded = parse_list_query(
+        {"sync": "true", "timeMin": "2026-12-01", "timeMax": "2027-01-01"}, SETTINGS, NOW
+    )
+    assert bounded.sync
+    assert bounded.limit is None
+    # No orderBy: Google gives no nextSyncToken to an ordered list.
+    assert bounded.params == {
+        "singleEvents": True,
+        "timeMin": "2026-11-30T21:00:00Z",
+        "timeMax": "2026-12-31T21:00:00Z",
+    }
 
 
 def test_flat_event_is_easy_to_read_from_a_scenario() -> None:
@@ -144,6 +162,12 @@ def test_flat_event_is_easy_to_read_from_a_scenario() -> None:
     cancelled = flat_event({"id": "e3", "status": "cancelled"})
     assert cancelled["status"] == "cancelled"
     assert cancelled["start"] is None
+    assert (cancelled["bpiumCatalogId"], cancelled["bpiumRecordId"]) == (None, None)
+
+
+def test_a_bare_cancelled_item_of_ours_is_named_by_its_id() -> None:
+    ours = flat_event({"id": event_id_for("7", "42", 2), "status": "cancelled"})
+    assert (ours["bpiumCatalogId"], ours["bpiumRecordId"]) == ("7", "42")
 
 
 def test_new_calendar_defaults_and_checks() -> None:
