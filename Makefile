@@ -35,23 +35,23 @@ demo: $(STAMP)
 ## One-time Google consent; writes google-oauth-token (and the client file) to the secrets
 ## backend the environment names. CLIENT_FILE=client_secret.json, NO_BROWSER=1 without a browser.
 authorize: $(STAMP)
-	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.authorize \
+	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.commands.authorize \
 		$(if $(CLIENT_FILE),--client-file "$(CLIENT_FILE)") $(if $(NO_BROWSER),--no-browser)
 
 ## Put the Bpium secrets into the backend the environment names, at hidden prompts. ONLY=api-key
 secrets: $(STAMP)
-	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.put_secrets $(if $(ONLY),--only $(ONLY))
+	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.commands.put_secrets $(if $(ONLY),--only $(ONLY))
 
 ## Check a deployment's settings, secrets, Google and Bpium (FIELDS=1: propose BPIUM_FIELDS;
 ## LOCAL=1: the settings of a running `make run`).
 doctor: $(STAMP)
 	$(if $(LOCAL),set -a && . ./.sandbox/local.env && set +a &&) \
-	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.doctor $(if $(FIELDS),fields)
+	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.commands.doctor $(if $(FIELDS),fields)
 
 ## Reconcile any window, e.g. FROM=2026-01-01 TO=2027-01-01 [DRY_RUN=1] (the day of install).
 backfill: $(STAMP)
 	$(if $(LOCAL),set -a && . ./.sandbox/local.env && set +a &&) \
-	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.backfill --from "$(FROM)" --to "$(TO)" $(if $(DRY_RUN),--dry-run)
+	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.commands.backfill --from "$(FROM)" --to "$(TO)" $(if $(DRY_RUN),--dry-run)
 
 ## The exact zip Terraform uploads, in .build/functions.zip.
 package: $(STAMP)

@@ -17,8 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "functions"
 OUTPUT = ROOT / ".build" / "functions.zip"
-# Never deployed: caches, tests, local secrets, editor and OS litter.
+# Never deployed: caches, tests, local secrets, editor and OS litter, and the workstation
+# commands (authorize, doctor, backfill, secrets), which run on an operator's machine.
 EXCLUDE = (
+    "commands",
     "__pycache__",
     "*.pyc",
     "*.pyo",

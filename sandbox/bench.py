@@ -53,7 +53,7 @@ WATCHED = (
     "googleapiclient.discovery",
     "google.cloud.secretmanager",
     "bpium_calendar.gcalendar",
-    "bpium_calendar.authorize",
+    "bpium_calendar.commands.authorize",
     "bpium_calendar.reconcile",
     "bpium_calendar.tokens",
 )
@@ -377,7 +377,7 @@ def bench_cold(stack: Stack) -> None:
                 and "bpium_calendar.gcalendar" not in loaded
             )
         if name.startswith("on_meeting_"):
-            fits = "bpium_calendar.authorize" not in loaded
+            fits = "bpium_calendar.commands.authorize" not in loaded
         row(
             f"`{name}` imports: main.py {info['import_ms']:.0f} ms; loaded after its first request",
             ", ".join(m.split(".")[-1] for m in loaded),

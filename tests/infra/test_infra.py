@@ -210,6 +210,7 @@ def test_package_is_deterministic_and_holds_only_the_code(tmp_path: Path) -> Non
     assert "requirements.txt" in names
     assert "bpium_calendar/web.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "tests" in n]
+    assert not [n for n in names if n.startswith("bpium_calendar/commands")]  # workstation only
 
 
 def test_make_package_prints_the_object_name() -> None:

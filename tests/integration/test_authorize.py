@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bpium_calendar.authorize import code_from_redirect, run
+from bpium_calendar.commands.authorize import code_from_redirect, run
 from bpium_calendar.oauth import StoredToken
 from sandbox.stack import CLIENT_ID, CLIENT_SECRET, PROJECT, Stack
 
@@ -174,7 +174,7 @@ def test_unreadable_client_file_fails_clearly(env: Stack, tmp_path: Path) -> Non
     ],
 )
 def test_pasted_addresses_are_checked(url: str, message: str) -> None:
-    from bpium_calendar.authorize import AuthorizeError
+    from bpium_calendar.commands.authorize import AuthorizeError
 
     with pytest.raises(AuthorizeError, match=message):
         code_from_redirect(url, "s")

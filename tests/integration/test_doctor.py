@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bpium_calendar.doctor import run
+from bpium_calendar.commands.doctor import run
 from sandbox import bpium
 from sandbox.stack import CLIENT_ID, PROJECT, REFRESH_TOKEN, SCOPES, Stack
 

@@ -46,5 +46,6 @@ def test_refresh_tokens_loads_no_calendar_client(env: Stack) -> None:
 @pytest.mark.parametrize("name", ["on_meeting_created", "list_events"])
 def test_request_functions_load_no_workstation_commands(env: Stack, name: str) -> None:
     _, modules = loaded_after_first_request(env, name)
-    for tool in ("authorize", "doctor", "backfill", "put_secrets", "reconcile", "tokens"):
+    assert not {m for m in modules if m.startswith("bpium_calendar.commands")}
+    for tool in ("reconcile", "tokens"):
         assert f"bpium_calendar.{tool}" not in modules

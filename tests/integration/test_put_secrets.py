@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bpium_calendar.put_secrets import run
+from bpium_calendar.commands.put_secrets import run
 from sandbox.stack import PROJECT, Stack
 
 

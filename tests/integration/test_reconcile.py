@@ -10,7 +10,7 @@ import functions_framework
 import pytest
 
 from bpium_calendar import services
-from bpium_calendar.backfill import run as backfill
+from bpium_calendar.commands.backfill import run as backfill
 from bpium_calendar.event_ids import event_id_for
 from sandbox.common import Fault
 from sandbox.stack import Stack

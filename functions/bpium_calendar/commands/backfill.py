@@ -1,7 +1,7 @@
 """`make backfill`: reconcile over any window, for the day a team installs the product on a
 catalog that already holds meetings. `--dry-run` reports what it would do and writes nothing.
 
-    python -m bpium_calendar.backfill --from 2026-01-01 --to 2027-01-01 [--dry-run]
+    python -m bpium_calendar.commands.backfill --from 2026-01-01 --to 2027-01-01 [--dry-run]
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from datetime import date, datetime, time
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from .errors import AppError
-from .reconcile import Plan
-from .services import Services
-from .settings import Settings
+from ..errors import AppError
+from ..reconcile import Plan
+from ..services import Services
+from ..settings import Settings
 
 BAR_WIDTH = 30
 SHOWN = 20

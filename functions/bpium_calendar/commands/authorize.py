@@ -7,7 +7,7 @@ browser was sent to (the page itself fails to load; the address carries the code
 is written to `google-oauth-token` in the configured secrets backend, and a given client file
 to `google-oauth-client`.
 
-    python -m bpium_calendar.authorize --client-file client_secret.json [--no-browser]
+    python -m bpium_calendar.commands.authorize --client-file client_secret.json [--no-browser]
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
-from .errors import AppError
-from .oauth import CALENDAR_SCOPE, OAuthClient, StoredToken
-from .secret_store import GOOGLE_OAUTH_CLIENT, GOOGLE_OAUTH_TOKEN, SecretStore
-from .services import secret_source
-from .settings import Settings
+from ..errors import AppError
+from ..oauth import CALENDAR_SCOPE, OAuthClient, StoredToken
+from ..secret_store import GOOGLE_OAUTH_CLIENT, GOOGLE_OAUTH_TOKEN, SecretStore
+from ..services import secret_source
+from ..settings import Settings
 
 DEFAULT_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
 NO_BROWSER_PORT = 8085

@@ -4,7 +4,7 @@ Same environment variables as the functions. Each line starts with ✔ or ✘; e
 its fix, and a check that needs a failed one is reported as skipped. Secret values are never
 printed. `fields` lists the Meetings catalog's fields and proposes a `BPIUM_FIELDS` value.
 
-    python -m bpium_calendar.doctor [fields]
+    python -m bpium_calendar.commands.doctor [fields]
 """
 
 from __future__ import annotations
@@ -23,19 +23,19 @@ import google.auth.transport.requests
 import google.oauth2.credentials
 from google.auth.exceptions import GoogleAuthError
 
-from .bpium import BpiumClient
-from .errors import AppError, ConfigError, NotFound, UpstreamUnavailable
-from .gcalendar import CalendarClient
-from .log import LOGGER_NAME
-from .oauth import (
+from ..bpium import BpiumClient
+from ..errors import AppError, ConfigError, NotFound, UpstreamUnavailable
+from ..gcalendar import CalendarClient
+from ..log import LOGGER_NAME
+from ..oauth import (
     CALENDAR_SCOPE,
     OAuthClient,
     ReauthorizationRequired,
     StoredToken,
     refresh_token_grant,
 )
-from .retry import deadline_in
-from .secret_store import (
+from ..retry import deadline_in
+from ..secret_store import (
     API_KEY,
     BPIUM_CREDENTIALS,
     BPIUM_WEBHOOK_SECRET,
@@ -43,8 +43,8 @@ from .secret_store import (
     GOOGLE_OAUTH_TOKEN,
     SecretStore,
 )
-from .services import secret_source
-from .settings import OPTIONAL_ROLES, REQUIRED_ROLES, WRITTEN_ROLES, Settings
+from ..services import secret_source
+from ..settings import OPTIONAL_ROLES, REQUIRED_ROLES, WRITTEN_ROLES, Settings
 
 T = TypeVar("T")
 MIN_SECRET_LENGTH = 16

@@ -17,10 +17,10 @@ import secrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from .errors import AppError
-from .secret_store import API_KEY, BPIUM_CREDENTIALS, BPIUM_WEBHOOK_SECRET, SecretStore
-from .services import secret_source
-from .settings import Settings
+from ..errors import AppError
+from ..secret_store import API_KEY, BPIUM_CREDENTIALS, BPIUM_WEBHOOK_SECRET, SecretStore
+from ..services import secret_source
+from ..settings import Settings
 
 MIN_LENGTH = 16
 NAMES = (BPIUM_CREDENTIALS, BPIUM_WEBHOOK_SECRET, API_KEY)
