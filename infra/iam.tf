@@ -2,8 +2,16 @@
 
 resource "google_service_account" "webhooks" {
   account_id   = "${local.name}-webhooks"
-  display_name = "Bpium calendar: webhook and scenario functions"
-  description  = "Runs on_meeting_*, list_events and create_calendar."
+  display_name = "Bpium calendar: webhook functions"
+  description  = "Runs on_meeting_created, on_meeting_updated and on_meeting_deleted."
+}
+
+# The scenario functions call only Calendar: an account of their own keeps a leaked API key
+# (or a bug in them) away from Bpium's login and the webhooks' secret string.
+resource "google_service_account" "scenarios" {
+  account_id   = "${local.name}-scenarios"
+  display_name = "Bpium calendar: scenario functions"
+  description  = "Runs list_events and create_calendar."
 }
 
 resource "google_service_account" "jobs" {
@@ -26,23 +34,26 @@ resource "google_service_account" "build" {
 
 locals {
   runtime_accounts = {
-    webhooks = google_service_account.webhooks.email
-    jobs     = google_service_account.jobs.email
+    webhooks  = google_service_account.webhooks.email
+    scenarios = google_service_account.scenarios.email
+    jobs      = google_service_account.jobs.email
   }
 
   # Who may read which secret (roles/secretmanager.secretAccessor on that secret only):
   # - bpium-credentials: webhooks read employees' e-mails and write the event id back,
-  #   jobs (reconcile) read the meetings of the window;
+  #   jobs (reconcile) read the meetings of the window; scenarios never call Bpium;
   # - bpium-webhook-secret: webhooks verify X-Hook-Signature on every delivery;
-  # - api-key: list_events and create_calendar (webhooks account) check the scenario's key;
-  # - google-oauth-client: webhooks refresh in memory if the job fails, jobs on schedule;
-  # - google-oauth-token: webhooks call Calendar with it, jobs renew it.
+  # - api-key: scenarios (list_events, create_calendar) check the key of every call; no
+  #   webhook takes it;
+  # - google-oauth-client: webhooks and scenarios refresh in memory if the job fails, jobs on
+  #   schedule;
+  # - google-oauth-token: webhooks and scenarios call Calendar with it, jobs renew it.
   secret_readers = {
     "bpium-credentials"    = ["webhooks", "jobs"]
     "bpium-webhook-secret" = ["webhooks"]
-    "api-key"              = ["webhooks"]
-    "google-oauth-client"  = ["webhooks", "jobs"]
-    "google-oauth-token"   = ["webhooks", "jobs"]
+    "api-key"              = ["scenarios"]
+    "google-oauth-client"  = ["webhooks", "scenarios", "jobs"]
+    "google-oauth-token"   = ["webhooks", "scenarios", "jobs"]
   }
   secret_reader_grants = merge([
     for secret, readers in local.secret_readers : {

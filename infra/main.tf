@@ -12,8 +12,8 @@ locals {
     on_meeting_created = { public = true, runs_as = "webhooks", timeout = 60, description = "Bpium webhook record.created: create the event, write its id back" }
     on_meeting_updated = { public = true, runs_as = "webhooks", timeout = 60, description = "Bpium webhook record.updated: follow the change" }
     on_meeting_deleted = { public = true, runs_as = "webhooks", timeout = 60, description = "Bpium webhook record.deleted: cancel the event" }
-    list_events        = { public = true, runs_as = "webhooks", timeout = 120, description = "Bpium scenario (API key): list calendar events" }
-    create_calendar    = { public = true, runs_as = "webhooks", timeout = 60, description = "Bpium scenario (API key): create and share a calendar" }
+    list_events        = { public = true, runs_as = "scenarios", timeout = 120, description = "Bpium scenario (API key): list calendar events" }
+    create_calendar    = { public = true, runs_as = "scenarios", timeout = 60, description = "Bpium scenario (API key): create and share a calendar" }
     refresh_tokens     = { public = false, runs_as = "jobs", timeout = 120, description = "Cloud Scheduler (OIDC): keep the Google token fresh" }
     reconcile          = { public = false, runs_as = "jobs", timeout = 540, description = "Cloud Scheduler (OIDC): make the calendar match Bpium" }
   }

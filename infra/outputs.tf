@@ -37,6 +37,7 @@ output "service_accounts" {
   description = "The accounts the functions, the scheduler and the builds run as."
   value = {
     webhooks  = google_service_account.webhooks.email
+    scenarios = google_service_account.scenarios.email
     jobs      = google_service_account.jobs.email
     scheduler = google_service_account.scheduler.email
     build     = google_service_account.build.email

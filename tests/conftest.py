@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from sandbox.stack import WEBHOOK_SECRET, Stack, start_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "functions" / "main.py")
+_sequence = itertools.count(1)
 
 
 def sign(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
@@ -30,17 +33,23 @@ def hook_body(
     prev_values: dict[str, Any] | None = None,
     *,
     catalog_id: str = "7",
-    sequence_id: int = 1,
+    sequence_id: int | None = None,
+    timestamp: object = None,
 ) -> bytes:
-    """A webhook body exactly as Bpium sends it."""
+    """A webhook body exactly as Bpium sends it: sent now (Unix seconds as a string, as its
+    docs show), and a new message each time unless `sequence_id` says which."""
     payload: dict[str, Any] = {"catalogId": catalog_id, "recordId": record_id}
     if event != "record.deleted":
         payload["values"] = values or {}
         payload["prevValues"] = prev_values or {}
     return json.dumps(
         {
-            "timestamp": "2026-11-30T10:00:00.000Z",
-            "hook": {"id": "1", "event": event, "sequenceId": sequence_id},
+            "timestamp": str(int(time.time())) if timestamp is None else timestamp,
+            "hook": {
+                "id": "1",
+                "event": event,
+                "sequenceId": next(_sequence) if sequence_id is None else sequence_id,
+            },
             "payload": payload,
             "user": {"id": "1"},
         },

@@ -9,12 +9,12 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
-from .errors import BadRequest, Unprocessable
+from .errors import BadRequest, Unprocessable, shown
 from .event_ids import ID_PATTERN
 from .settings import MAX_REMINDER_MINUTES, MAX_REMINDERS, FieldMap, Reminder
 
@@ -59,6 +59,7 @@ class Webhook:
     values: Mapping[str, Any]
     prev_values: Mapping[str, Any]
     user_id: str
+    sent_at: datetime | None = None  # the hook's `timestamp`
 
     def full_values(self) -> dict[str, Any]:
         """The record's state after the change: Bpium sends only changed fields in `values`."""
@@ -160,7 +161,7 @@ def _ident(value: Any, where: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise BadRequest(f"{where} is missing or not an id", field=where)
     text = str(value)
-    if not ID_PATTERN.match(text):
+    if not ID_PATTERN.fullmatch(text):
         raise BadRequest(f"{where} is not a Bpium id", field=where)
     return text
 
@@ -195,7 +196,7 @@ def parse_webhook(body: bytes) -> Webhook:
     if not event:
         raise BadRequest("hook.event is missing", field="hook.event")
     sequence = hook.get("sequenceId")
-    return Webhook(
+    webhook = Webhook(
         event=event,
         hook_id=_text(hook.get("id"), "hook.id"),
         sequence_id=_text(sequence, "hook.sequenceId"),
@@ -205,6 +206,28 @@ def parse_webhook(body: bytes) -> Webhook:
         prev_values=_mapping(payload.get("prevValues"), "payload.prevValues", required=False),
         user_id=_text(user.get("id"), "user.id"),
     )
+    return replace(webhook, sent_at=webhook_time(root.get("timestamp")))
+
+
+def webhook_time(value: Any) -> datetime:
+    """The webhook's `timestamp`: Unix seconds, as a string (`"1459500623"`, Bpium's docs
+    integracii/webhooks.md) or a number; an ISO time is taken too. BadRequest otherwise."""
+    where = "timestamp"
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value) / (1000 if value > 10**11 else 1)  # milliseconds, if so
+            return datetime.fromtimestamp(seconds, UTC)
+        if isinstance(value, str) and value:
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is not None:
+                return parsed.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    if value is None or value == "":
+        raise BadRequest("timestamp is missing", field=where)
+    raise BadRequest(f"timestamp is not a Unix time or an ISO time: {shown(value)}", field=where)
 
 
 def parse_catalog(data: Mapping[str, Any]) -> CatalogSchema:
@@ -241,10 +264,10 @@ def _parse_instant(value: Any, field_id: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        message = f"field {field_id} is not an ISO date: {value!r}"
+        message = f"field {field_id} is not an ISO date: {shown(value)}"
         raise Unprocessable(message, field=field_id) from exc
     if parsed.tzinfo is None:
-        raise Unprocessable(f"field {field_id} has no time zone: {value!r}", field=field_id)
+        raise Unprocessable(f"field {field_id} has no time zone: {shown(value)}", field=field_id)
     return parsed
 
 
@@ -382,7 +405,7 @@ def meeting_reminders(
         number = _minutes(item)
         if number is None:
             raise Unprocessable(
-                f"reminder {item!r} in field {field_id} is not a number of minutes between 0 "
+                f"reminder {shown(item)} in field {field_id} is not a number of minutes between 0 "
                 f"and {MAX_REMINDER_MINUTES}",
                 field=field_id,
             )
@@ -402,7 +425,7 @@ def attendees(candidates: Iterable[str]) -> Attendees:
     dropped: list[str] = []
     for raw in candidates:
         email = raw.strip()
-        if not EMAIL_PATTERN.match(email):
+        if not EMAIL_PATTERN.fullmatch(email):
             dropped.append(email)
         else:
             kept.setdefault(email.lower(), email)

@@ -76,4 +76,4 @@ def generation_of(event_id: str | None, catalog_id: str, record_id: str) -> int:
 
 
 def is_event_id(value: str) -> bool:
-    return bool(EVENT_ID_PATTERN.match(value))
+    return bool(EVENT_ID_PATTERN.fullmatch(value))

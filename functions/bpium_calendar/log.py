@@ -22,6 +22,9 @@ LOGGER_NAME = "bpium_calendar"
 MASK = "[redacted]"
 _SENSITIVE_KEYS = ("password", "secret", "token", "authorization", "cookie", "api_key")
 _MIN_SECRET_LENGTH = 6  # shorter values would mask ordinary words
+MAX_TEXT = 200  # characters of an echoed value in a log line
+MAX_ITEMS = 20  # items of an echoed list
+MAX_DEPTH = 4
 
 _context: ContextVar[Mapping[str, str] | None] = ContextVar("log_context", default=None)
 _secrets: set[str] = set()
@@ -49,6 +52,36 @@ def _mask_secrets(text: str) -> str:
     return text
 
 
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """`text` cut to about `limit` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… (+{len(text) - limit} characters)"
+
+
+def _bounded(value: Any, depth: int = 0) -> Any:
+    """Echoed values cut to size: Cloud Logging drops an entry over 256 KB, and a field or a
+    header is anyone's to fill. Long texts are clipped, long lists keep their first items
+    and say how many there were."""
+    if isinstance(value, str):
+        return clip(value)
+    if depth > MAX_DEPTH:
+        return clip(repr(value))
+    if isinstance(value, Mapping):
+        items = list(value.items())
+        kept = {str(k)[:MAX_TEXT]: _bounded(v, depth + 1) for k, v in items[:MAX_ITEMS]}
+        if len(items) > MAX_ITEMS:
+            kept["…"] = f"{len(items)} keys in all"
+        return kept
+    if isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+        kept_items = [_bounded(v, depth + 1) for v in items[:MAX_ITEMS]]
+        if len(items) > MAX_ITEMS:
+            kept_items.append(f"… {len(items)} items in all")
+        return kept_items
+    return value
+
+
 def _mask_keys(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {
@@ -67,14 +100,14 @@ class CloudLoggingFormatter(logging.Formatter):
         context = _context.get() or {}
         entry: dict[str, Any] = {
             "severity": record.levelname,
-            "message": record.getMessage(),
+            "message": clip(record.getMessage(), 1000),
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "logger": record.name,
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, Mapping):
-            entry.update(_mask_keys(fields))
-        labels = {k: v for k, v in context.items() if k in ("function", "execution_id")}
+            entry.update(_mask_keys({k: _bounded(v) for k, v in fields.items()}))
+        labels = {k: clip(v, 100) for k, v in context.items() if k in ("function", "execution_id")}
         if labels:
             entry["logging.googleapis.com/labels"] = labels
         if "trace_id" in context:

@@ -20,7 +20,7 @@ from .domain import (
     PRIVATE_RECORD_KEY,
     rfc3339,
 )
-from .errors import AppError, BadRequest, Gone, NotFound, UpstreamUnavailable
+from .errors import AppError, BadRequest, Gone, NotFound, UpstreamUnavailable, shown
 from .event_ids import decode_event_id
 from .settings import Settings
 
@@ -98,10 +98,10 @@ def parse_instant(value: str, name: str, zone: ZoneInfo) -> datetime:
         (parsed + timedelta(days=DEFAULT_WINDOW_DAYS)).astimezone(UTC)
     except ValueError as exc:
         raise BadRequest(
-            f"{name} is neither a date nor an ISO time: {value!r}", field=name
+            f"{name} is neither a date nor an ISO time: {shown(value)}", field=name
         ) from exc
     except OverflowError:
-        raise BadRequest(f"{name} is out of range: {value!r}", field=name) from None
+        raise BadRequest(f"{name} is out of range: {shown(value)}", field=name) from None
     return parsed
 
 
@@ -255,7 +255,9 @@ def parse_new_calendar(params: Mapping[str, Any], settings: Settings) -> NewCale
     try:
         ZoneInfo(zone)
     except (ValueError, KeyError, OSError) as exc:  # a folder or a too long name: OSError
-        raise BadRequest(f"timeZone {zone!r} is not an IANA time zone", field="timeZone") from exc
+        raise BadRequest(
+            f"timeZone {shown(zone)} is not an IANA time zone", field="timeZone"
+        ) from exc
     raw_shares = params.get("shareWith") or []
     if not isinstance(raw_shares, list):
         raise BadRequest("shareWith must be a list of {email, role}", field="shareWith")
@@ -266,7 +268,7 @@ def parse_new_calendar(params: Mapping[str, Any], settings: Settings) -> NewCale
             raise BadRequest(f"{where} must be an object {{email, role}}", field=where)
         email = str(item.get("email") or "").strip()
         role = str(item.get("role") or "reader")
-        if not EMAIL_PATTERN.match(email):
+        if not EMAIL_PATTERN.fullmatch(email):
             raise BadRequest(f"{where}.email is not an e-mail address", field=f"{where}.email")
         if role not in SHARE_ROLES:
             raise BadRequest(
@@ -303,7 +305,7 @@ class Scenarios:
             )
         except NotFound as exc:
             raise CalendarNotFound(
-                f"calendarId {query.calendar_id!r} names no calendar this account can see",
+                f"calendarId {shown(query.calendar_id)} names no calendar this account can see",
                 field="calendarId",
             ) from exc
         except Gone as exc:

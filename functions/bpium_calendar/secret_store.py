@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 BPIUM_CREDENTIALS = "bpium-credentials"
 BPIUM_WEBHOOK_SECRET = "bpium-webhook-secret"  # noqa: S105 - a secret's name
 API_KEY = "api-key"
+MIN_SHARED_SECRET = 16  # characters; the webhook secret and the API key authenticate callers
 GOOGLE_OAUTH_CLIENT = "google-oauth-client"
 GOOGLE_OAUTH_TOKEN = "google-oauth-token"  # noqa: S105 - a secret's name
 
@@ -213,6 +214,19 @@ class SecretStore:
         log.register_secret(value)
         with self._lock:
             self._cache[name] = _Entry(value, now)
+        return value
+
+    def get_strong(self, name: str) -> str:
+        """A shared secret that authenticates callers (the webhook secret string, the API
+        key): one that is empty, blank or short fails closed, on every request, before any
+        call. An empty HMAC key would accept any body signed with an empty key."""
+        value = self.get(name)
+        if len(value.strip()) < MIN_SHARED_SECRET:
+            raise ConfigError(
+                f"secret {name} is empty or shorter than {MIN_SHARED_SECRET} characters: "
+                "store a long random value (make secrets)",
+                problems=[name],
+            )
         return value
 
     def get_json(self, name: str, *, fresh: bool = False) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from . import log
 from .bpium import BpiumClient, RateLimiter
 from .errors import ConfigError
+from .replay import ReplayGuard
 from .secret_store import (
     BPIUM_CREDENTIALS,
     LocalFolderSource,
@@ -124,6 +125,11 @@ class Services:
             return TokenRefresher(self.secrets, self.settings.google_token_uri, margin)
 
         return self._once("token_refresher", build)
+
+    @property
+    def replay_guard(self) -> ReplayGuard:
+        max_age = timedelta(minutes=self.settings.webhook_max_age_minutes)
+        return self._once("replay_guard", lambda: ReplayGuard(max_age))
 
     @property
     def meeting_sync(self) -> MeetingSync:

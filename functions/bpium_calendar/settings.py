@@ -84,6 +84,7 @@ class Settings:
     google_calendar_endpoint: str = GOOGLE_CALENDAR_ENDPOINT
     google_token_uri: str = GOOGLE_TOKEN_URI
     secret_manager_endpoint: str | None = None
+    webhook_max_age_minutes: int = 60
 
     @property
     def bpium_api_url(self) -> str:
@@ -124,6 +125,7 @@ class Settings:
             or GOOGLE_CALENDAR_ENDPOINT,
             google_token_uri=reader.url("GOOGLE_TOKEN_URI") or GOOGLE_TOKEN_URI,
             secret_manager_endpoint=reader.url("SECRET_MANAGER_ENDPOINT") or None,
+            webhook_max_age_minutes=reader.integer("WEBHOOK_MAX_AGE_MINUTES", 60, low=1),
         )
         if settings.secrets_backend == "secret-manager" and not settings.gcp_project:
             reader.problems.append("GCP_PROJECT: required with SECRETS_BACKEND=secret-manager")

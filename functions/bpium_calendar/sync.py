@@ -26,6 +26,7 @@ from .domain import (
 from .errors import ConfigError, Gone, NotFound
 from .event_ids import event_id_for, is_event_id
 from .event_writes import EventCalendar, EventExists, EventWriter, RecordGone
+from .log import clip
 from .settings import Settings
 
 
@@ -70,7 +71,9 @@ class SyncResult:
         if self.reason:
             answer["reason"] = self.reason
         if self.dropped_attendees:
-            answer["droppedAttendees"] = list(self.dropped_attendees)
+            # Cut like a log line: the list is anyone's to fill.
+            answer["droppedAttendees"] = [clip(e, 200) for e in self.dropped_attendees[:20]]
+            answer["droppedCount"] = len(self.dropped_attendees)
         return answer
 
 
@@ -275,6 +278,7 @@ class MeetingSync:
                 catalog_id=catalog_id,
                 record_id=record_id,
                 dropped=list(people.dropped),
+                dropped_count=len(people.dropped),
             )
         calendar_id = meeting.calendar_id or self.settings.calendar_id
         stored = meeting.stored_event_id

@@ -26,6 +26,7 @@ MAX_BODY_BYTES = 1024 * 1024
 SIGNATURE_HEADER = "X-Hook-Signature"
 # Cloud Functions' default timeout is 60 s: retries stop in time to answer by then.
 DEADLINE_SECONDS = 50.0
+_EXECUTION_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
@@ -52,9 +53,11 @@ def _trace(request: flask.Request) -> dict[str, str]:
 def endpoint(name: str, request: flask.Request, handler: Handler) -> flask.Response:
     """Runs `handler` with request context and a deadline; maps every error to JSON."""
     log.configure()
+    execution_id = request.headers.get("Function-Execution-Id", "")
     context = {
         "function": name,
-        "execution_id": request.headers.get("Function-Execution-Id", ""),
+        # The platform's id is short and plain; anything else is a caller's, and not logged.
+        "execution_id": execution_id if _EXECUTION_ID.fullmatch(execution_id) else "",
         **_trace(request),
     }
     with log.request_context(**context), deadline_in(DEADLINE_SECONDS):
@@ -145,7 +148,7 @@ def scenario_call(
     def handle() -> tuple[int, dict[str, Any]]:
         body = read_body(request)
         ready = services()
-        verify_api_key(request, ready.secrets.get(API_KEY))
+        verify_api_key(request, ready.secrets.get_strong(API_KEY))
         return 200, action(ready, request_params(request, body))
 
     return endpoint(name, request, handle)
@@ -161,9 +164,13 @@ def meeting_webhook(
             raise BadRequest("webhooks are POSTed", code="method_not_allowed")
         body = read_body(request)
         ready = services()
-        secret = ready.secrets.get(BPIUM_WEBHOOK_SECRET)
+        secret = ready.secrets.get_strong(BPIUM_WEBHOOK_SECRET)
         verify_signature(body, request.headers.get(SIGNATURE_HEADER), secret)
         webhook = parse_webhook(body)
+        replayed = ready.replay_guard.check(webhook)
+        if replayed:
+            log.warning("webhook_ignored", reason="replayed", why=replayed, **webhook.log_fields())
+            return 200, {"status": "ignored", "reason": "replayed"}
         try:
             result = ready.meeting_sync.handle(webhook, event)
         except AppError as exc:

@@ -44,6 +44,28 @@ SECRETS_OF = {
     "refresh_tokens": {"google-oauth-client", "google-oauth-token"},
     "reconcile": {"bpium-credentials", "google-oauth-client", "google-oauth-token"},
 }
+# The policy behind the grants, kept apart from SECRETS_OF so that a change to what a function
+# reads cannot quietly widen it: the scenario functions call only Calendar, so their account
+# reads nothing of Bpium; the webhooks are authenticated by their signature, never the API key.
+BPIUM_SECRETS = frozenset({"bpium-credentials", "bpium-webhook-secret"})
+SCENARIOS = frozenset({"list_events", "create_calendar"})
+WEBHOOKS = frozenset({"on_meeting_created", "on_meeting_updated", "on_meeting_deleted"})
+MUST_NOT_READ = {
+    **dict.fromkeys(SCENARIOS, BPIUM_SECRETS),
+    **dict.fromkeys(WEBHOOKS, frozenset({"api-key"})),
+}
+# Secret Manager roles that reach a secret's metadata or versions but never its payload.
+NON_READING_ROLES = frozenset(
+    {
+        "roles/secretmanager.viewer",
+        "roles/secretmanager.secretVersionAdder",
+        "roles/secretmanager.secretVersionManager",
+    }
+)
+# Project-wide roles that read every secret's payload.
+PROJECT_READING_ROLES = frozenset(
+    {"roles/owner", "roles/secretmanager.admin", "roles/secretmanager.secretAccessor"}
+)
 # Called by Bpium, which cannot send Google credentials: the function authenticates itself.
 INTENDED_PUBLIC = frozenset(
     {
@@ -132,6 +154,38 @@ def code_secrets(secret_store_source: str) -> set[str]:
             ) and re.fullmatch(r"[a-z][a-z0-9-]+", node.value.value):
                 names.add(node.value.value)
     return names
+
+
+def _account_of(member: str) -> str | None:
+    """`serviceAccount:${google_service_account.NAME.email}` → NAME."""
+    found = re.search(r"google_service_account\.(\w+)\.email", member or "")
+    return found.group(1) if found else None
+
+
+def _secret_of(secret_id: str) -> str | None:
+    """`${google_secret_manager_secret.secret["NAME"].id}` → NAME."""
+    found = re.search(r'google_secret_manager_secret\.secret\[\\?"([^"\\]+)\\?"\]', secret_id or "")
+    return found.group(1) if found else None
+
+
+def readable_secrets(infra: dict[str, Any]) -> dict[str, set[str]]:
+    """Account → the secrets it can read: by secret_readers, by a grant of its own on one
+    secret, or by a project-wide role on all of them."""
+    secrets = set(infra["locals"]["secrets"])
+    readable: dict[str, set[str]] = {a: set() for a in infra["locals"]["runtime_accounts"]}
+    for secret, readers in infra["locals"]["secret_readers"].items():
+        for reader in readers:
+            readable.setdefault(reader, set()).add(secret)
+    for grant in infra["resource"].get("google_secret_manager_secret_iam_member", {}).values():
+        account = _account_of(grant.get("member", ""))
+        if account and grant.get("role") not in NON_READING_ROLES:
+            secret = _secret_of(grant.get("secret_id", ""))
+            readable.setdefault(account, set()).update({secret} if secret else secrets)
+    for grant in infra["resource"].get("google_project_iam_member", {}).values():
+        account = _account_of(grant.get("member", ""))
+        if account and grant.get("role") in PROJECT_READING_ROLES:
+            readable.setdefault(account, set()).update(secrets)
+    return readable
 
 
 def check_entry_points(infra: dict[str, Any], main_source: str) -> list[str]:
@@ -239,4 +293,57 @@ def check_public(infra: dict[str, Any]) -> list[str]:
     ]
     if any(m in ("allUsers", "allAuthenticatedUsers") for m in all_members):
         problems.append("only Cloud Run invoker grants may name allUsers")
+    return problems
+
+
+def check_accounts(infra: dict[str, Any]) -> list[str]:
+    """Every function runs as one of the runtime accounts, each a service account of its own
+    that the outputs list; secrets are granted to those accounts only."""
+    problems = []
+    declared = set(infra["resource"].get("google_service_account", {}))
+    runtime = infra["locals"]["runtime_accounts"]
+    for key, email in sorted(runtime.items()):
+        if email != f"${{google_service_account.{key}.email}}":
+            problems.append(f"runtime account {key}: must be google_service_account.{key}.email")
+        if key not in declared:
+            problems.append(f"runtime account {key}: no google_service_account {key}")
+    for name, spec in sorted(infra["locals"]["entry_points"].items()):
+        if spec.get("runs_as") not in runtime:
+            problems.append(f"{name}: runs as {spec.get('runs_as')}, not a runtime account")
+    for secret, readers in sorted(infra["locals"]["secret_readers"].items()):
+        problems += [
+            f"secret {secret}: reader {r} is not a runtime account"
+            for r in readers
+            if r not in runtime
+        ]
+    listed = infra["output"]["service_accounts"]["value"]
+    problems += [
+        f"service account {n}: missing from output service_accounts"
+        for n in sorted(declared - set(listed))
+    ]
+    problems += [
+        f"output service_accounts: {n} is not a service account of infra/"
+        for n in sorted(set(listed) - declared)
+    ]
+    return problems
+
+
+def check_least_privilege(
+    infra: dict[str, Any], secrets_of: dict[str, set[str]] = SECRETS_OF
+) -> list[str]:
+    """No function reads, or runs as an account that can read, a secret MUST_NOT_READ keeps
+    from it."""
+    problems = []
+    for name, secrets in sorted(secrets_of.items()):
+        kept = MUST_NOT_READ.get(name, frozenset()) & secrets
+        if kept:
+            problems.append(f"{name}: reads {', '.join(sorted(kept))}, which it must not")
+    readable = readable_secrets(infra)
+    for name, spec in sorted(infra["locals"]["entry_points"].items()):
+        account = spec.get("runs_as", "")
+        forbidden = MUST_NOT_READ.get(name, frozenset()) & readable.get(account, set())
+        if forbidden:
+            problems.append(
+                f"{name}: runs as {account}, which can read {', '.join(sorted(forbidden))}"
+            )
     return problems

@@ -39,6 +39,8 @@ def test_the_real_infra_and_code_agree(infra: dict) -> None:
         + agreement.check_environment(infra, SETTINGS)
         + agreement.check_secrets(infra, SECRET_STORE)
         + agreement.check_public(infra)
+        + agreement.check_accounts(infra)
+        + agreement.check_least_privilege(infra)
     )
     assert problems == []
 
@@ -131,7 +133,8 @@ def test_a_missing_grant_fails(infra: dict) -> None:
     changed = copy.deepcopy(infra)
     changed["locals"]["secret_readers"]["google-oauth-token"] = ["webhooks"]
     assert agreement.check_secrets(changed, SECRET_STORE) == [
-        "secret google-oauth-token: account jobs needs access but has none"
+        "secret google-oauth-token: account jobs needs access but has none",
+        "secret google-oauth-token: account scenarios needs access but has none",
     ]
 
 
@@ -143,6 +146,111 @@ def test_moving_a_function_to_another_account_needs_its_grants(infra: dict) -> N
         "secret bpium-credentials: account jobs has access it does not need",
         "secret google-oauth-client: account jobs has access it does not need",
         "secret google-oauth-token: account jobs has access it does not need",
+    ]
+
+
+def test_scenarios_and_webhooks_run_as_accounts_of_their_own(infra: dict) -> None:
+    runs_as = {n: s["runs_as"] for n, s in infra["locals"]["entry_points"].items()}
+    assert {runs_as[n] for n in agreement.SCENARIOS} == {"scenarios"}
+    assert {runs_as[n] for n in agreement.WEBHOOKS} == {"webhooks"}
+    readable = agreement.readable_secrets(infra)
+    assert readable["scenarios"] == {"api-key", "google-oauth-client", "google-oauth-token"}
+    assert "api-key" not in readable["webhooks"]
+
+
+def test_a_scenario_function_on_an_account_that_reads_bpium_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["list_events"]["runs_as"] = "webhooks"
+    assert agreement.check_least_privilege(changed) == [
+        "list_events: runs as webhooks, which can read bpium-credentials, bpium-webhook-secret"
+    ]
+
+
+def test_granting_a_bpium_secret_to_the_scenarios_account_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["secret_readers"]["bpium-credentials"].append("scenarios")
+    assert agreement.check_least_privilege(changed) == [
+        "create_calendar: runs as scenarios, which can read bpium-credentials",
+        "list_events: runs as scenarios, which can read bpium-credentials",
+    ]
+
+
+def test_granting_the_api_key_to_the_webhooks_account_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["secret_readers"]["api-key"].append("webhooks")
+    assert agreement.check_least_privilege(changed) == [
+        f"{name}: runs as webhooks, which can read api-key" for name in sorted(agreement.WEBHOOKS)
+    ]
+
+
+def test_a_grant_outside_secret_readers_counts_too(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    grants = changed["resource"]["google_secret_manager_secret_iam_member"]
+    grants["scenario_webhook_secret"] = {
+        "secret_id": '${google_secret_manager_secret.secret["bpium-webhook-secret"].id}',
+        "role": "roles/secretmanager.secretAccessor",
+        "member": "serviceAccount:${google_service_account.scenarios.email}",
+    }
+    assert agreement.check_least_privilege(changed) == [
+        "create_calendar: runs as scenarios, which can read bpium-webhook-secret",
+        "list_events: runs as scenarios, which can read bpium-webhook-secret",
+    ]
+
+
+def test_a_project_wide_secret_role_counts_for_every_secret(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["resource"]["google_project_iam_member"]["webhooks_secrets"] = {
+        "project": "${var.project_id}",
+        "role": "roles/secretmanager.secretAccessor",
+        "member": "serviceAccount:${google_service_account.webhooks.email}",
+    }
+    assert agreement.check_least_privilege(changed) == [
+        f"{name}: runs as webhooks, which can read api-key" for name in sorted(agreement.WEBHOOKS)
+    ]
+
+
+def test_a_scenario_that_starts_reading_bpium_fails_even_with_its_grant(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["secret_readers"]["bpium-credentials"].append("scenarios")
+    secrets_of = copy.deepcopy(agreement.SECRETS_OF)
+    secrets_of["list_events"].add("bpium-credentials")
+    assert agreement.check_least_privilege(changed, secrets_of) == [
+        "list_events: reads bpium-credentials, which it must not",
+        "create_calendar: runs as scenarios, which can read bpium-credentials",
+        "list_events: runs as scenarios, which can read bpium-credentials",
+    ]
+
+
+def test_a_function_on_an_undeclared_account_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["create_calendar"]["runs_as"] = "calendars"
+    assert agreement.check_accounts(changed) == [
+        "create_calendar: runs as calendars, not a runtime account"
+    ]
+
+
+def test_a_runtime_account_without_its_service_account_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    del changed["resource"]["google_service_account"]["scenarios"]
+    assert agreement.check_accounts(changed) == [
+        "runtime account scenarios: no google_service_account scenarios",
+        "output service_accounts: scenarios is not a service account of infra/",
+    ]
+
+
+def test_an_account_missing_from_the_outputs_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    del changed["output"]["service_accounts"]["value"]["scenarios"]
+    assert agreement.check_accounts(changed) == [
+        "service account scenarios: missing from output service_accounts"
+    ]
+
+
+def test_a_secret_granted_to_an_unknown_account_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["secret_readers"]["api-key"].append("scenario")
+    assert agreement.check_accounts(changed) == [
+        "secret api-key: reader scenario is not a runtime account"
     ]
 
 
