@@ -48,10 +48,11 @@ doctor: $(STAMP)
 	$(if $(LOCAL),set -a && . ./.sandbox/local.env && set +a &&) \
 	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.commands.doctor $(if $(FIELDS),fields)
 
-## Reconcile any window, e.g. FROM=2026-01-01 TO=2027-01-01 [DRY_RUN=1] (the day of install).
+## Reconcile any window, e.g. FROM=2026-01-01 TO=2027-01-01 [DRY_RUN=1] (the day of install);
+## ADOPT=1 first: mark the old BPMN scenario's events as their meetings' (with DRY_RUN=1: list).
 backfill: $(STAMP)
 	$(if $(LOCAL),set -a && . ./.sandbox/local.env && set +a &&) \
-	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.commands.backfill --from "$(FROM)" --to "$(TO)" $(if $(DRY_RUN),--dry-run)
+	PYTHONPATH=functions $(BIN)/python -m bpium_calendar.commands.backfill --from "$(FROM)" --to "$(TO)" $(if $(DRY_RUN),--dry-run) $(if $(ADOPT),--adopt)
 
 ## The exact zip Terraform uploads, in .build/functions.zip.
 package: $(STAMP)

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 from . import log
 from .domain import (
+    PRIVATE_CATALOG_KEY,
+    PRIVATE_RECORD_KEY,
     EventBody,
     Meeting,
     meet_request_id,
@@ -84,14 +86,17 @@ class EventWriter:
         catalog_id, record_id = meeting.catalog_id, meeting.record_id
         first = generation_of(stored, catalog_id, record_id)
         ref = decode_event_id(stored) if stored else None
-        if stored and (ref is None or (ref.catalog_id, ref.record_id) != (catalog_id, record_id)):
-            # The record names an event that is not one of our ids (the old BPMN scenario's).
+        if stored and ref is None and self._carries_marks(meeting, calendar_id, stored):
+            # Not one of our ids, but marked as this record's (an earlier id scheme of ours,
+            # or an event the operator adopted): it is the record's event.
             try:
                 return "updated", self._update(meeting, calendar_id, stored, body)
             except _Missing:
                 log.warning("stored_event_missing", event_id=stored, calendar_id=calendar_id)
             except _Refused:
                 self._log_replaced(meeting, calendar_id, stored)
+        elif stored and (ref is None or (ref.catalog_id, ref.record_id) != (catalog_id, record_id)):
+            stored = None  # someone else's event: the record gets its own, its field our id
         for generation in range(first, MAX_GENERATION + 1):
             event_id = event_id_for(catalog_id, record_id, generation)
             try:
@@ -135,6 +140,31 @@ class EventWriter:
             return "updated", self._update(meeting, calendar_id, event_id, body)
         except _Missing:
             raise _Refused from None  # the id is taken where we cannot see it
+
+    def _carries_marks(self, meeting: Meeting, calendar_id: str, event_id: str) -> bool:
+        """Whether the event the record's field names is this record's: anyone who may edit
+        a meeting may type any event's id there, and a webhook must not reach that event."""
+        try:
+            event = self.calendar.get_event(calendar_id, event_id)
+        except (NotFound, Gone):
+            log.warning("stored_event_missing", event_id=event_id, calendar_id=calendar_id)
+            return False
+        private = (event.get("extendedProperties") or {}).get("private") or {}
+        ours = (
+            private.get(PRIVATE_CATALOG_KEY) == meeting.catalog_id
+            and private.get(PRIVATE_RECORD_KEY) == meeting.record_id
+        )
+        if not ours:
+            log.warning(
+                "stored_event_foreign",
+                event_id=event_id,
+                calendar_id=calendar_id,
+                catalog_id=meeting.catalog_id,
+                record_id=meeting.record_id,
+                hint="not this meeting's event: it gets its own (adopt BPMN events with "
+                "make backfill ADOPT=1)",
+            )
+        return ours
 
     def _update(
         self, meeting: Meeting, calendar_id: str, event_id: str, body: EventBody

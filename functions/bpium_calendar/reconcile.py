@@ -32,7 +32,7 @@ from .domain import (
     rfc3339,
 )
 from .errors import AppError, Conflict, Forbidden, Gone, NotFound
-from .event_ids import event_id_for, is_event_id
+from .event_ids import decode_event_id, event_id_for, is_event_id
 from .event_writes import has_conference
 from .gcalendar import BatchOp, BatchOutcome
 from .settings import Settings
@@ -94,7 +94,8 @@ class Plan:
         }
 
 
-def _instant(value: Mapping[str, Any] | None) -> str | None:
+def instant_of(value: Mapping[str, Any] | None) -> str | None:
+    """An event time as one comparable string (a date, or the UTC instant)."""
     if not value:
         return None
     if "date" in value:
@@ -124,8 +125,8 @@ def differs(event: Mapping[str, Any], body: EventBody) -> bool:
         (
             event.get("status") == "cancelled",
             any(have != want for have, want in texts),
-            _instant(event.get("start")) != _instant(dict(body["start"])),
-            _instant(event.get("end")) != _instant(dict(body["end"])),
+            instant_of(event.get("start")) != instant_of(dict(body["start"])),
+            instant_of(event.get("end")) != instant_of(dict(body["end"])),
             {str(a.get("email", "")).lower() for a in event.get("attendees") or []}
             != {a["email"].lower() for a in body.get("attendees", [])},
             _reminders(event.get("reminders")) != _reminders(body.get("reminders")),
@@ -174,6 +175,8 @@ class Reconciler:
         meetings = self._meetings(records.values(), plan)
         calendars = {m.calendar_id or self.settings.calendar_id for m in meetings.values()}
         calendars.add(self.settings.calendar_id)
+        # When meetings can name their calendar, a copy may be left in any we write to.
+        calendars.update(self.sync.other_calendars())
         events: dict[tuple[str, str], dict[str, Any]] = {}
         for calendar_id in sorted(calendars):
             for event in self._our_events(calendar_id, start, end):
@@ -188,10 +191,12 @@ class Reconciler:
         moved = self.bpium.records_by_id(catalog, stray_ids) if stray_ids else {}
         meetings.update(self._meetings(moved.values(), plan))
         bodies = self._bodies(meetings)
+        targets: set[tuple[str, str]] = set()
         for record_id, meeting in sorted(meetings.items()):
             calendar_id = meeting.calendar_id or self.settings.calendar_id
-            event_id = _target(meeting)
+            event_id = _target(meeting, events.get((calendar_id, meeting.stored_event_id or "")))
             key = (calendar_id, event_id)
+            targets.add(key)
             plan.checked += 1
             plan.records[key] = record_id
             plan.meetings[key] = meeting
@@ -206,10 +211,17 @@ class Reconciler:
                 plan.ops.append(BatchOp("patch", calendar_id, event_id, body))
             else:
                 plan.unchanged += 1
-        for (calendar_id, event_id), record_id in strays.items():
-            if record_id not in meetings and record_id not in moved:
-                plan.ops.append(BatchOp("delete", calendar_id, event_id))
-                plan.records[(calendar_id, event_id)] = record_id
+        gone = {key: r for key, r in strays.items() if r not in meetings and r not in moved}
+        # Ours, for a living record, but not its event: a copy left in a calendar the meeting
+        # moved out of, or an earlier id of it.
+        copies = {
+            key: record
+            for key, event in events.items()
+            if (record := self._record_of(event)) in meetings and key not in targets
+        }
+        for key, record_id in {**gone, **copies}.items():
+            plan.ops.append(BatchOp("delete", *key))
+            plan.records[key] = record_id
         return plan
 
     @staticmethod
@@ -370,9 +382,19 @@ class Reconciler:
             counts["insert" if result.status == "created" else "patch"] += 1
 
 
-def _target(meeting: Meeting) -> str:
-    """The id the meeting's event has: the stored one when valid, else our first."""
+def _target(meeting: Meeting, stored_event: Mapping[str, Any] | None) -> str:
+    """The id the meeting's event has: the stored one when it is the record's (one of our
+    ids for it, or an event carrying its marks), else our first. A record's field is anyone's
+    to edit: another event's id typed there is never reached."""
     stored = meeting.stored_event_id
-    if stored and is_event_id(stored):
-        return stored
+    ref = decode_event_id(stored) if stored and is_event_id(stored) else None
+    if ref is not None and (ref.catalog_id, ref.record_id) == (
+        meeting.catalog_id,
+        meeting.record_id,
+    ):
+        return str(stored)
+    if stored and stored_event is not None:
+        private = (stored_event.get("extendedProperties") or {}).get("private") or {}
+        if private.get(PRIVATE_RECORD_KEY) == meeting.record_id:
+            return stored  # our marks (the catalog was checked when listing)
     return event_id_for(meeting.catalog_id, meeting.record_id)

@@ -27,7 +27,12 @@ from .settings import Settings
 DEFAULT_WINDOW_DAYS = 30
 DEFAULT_LIMIT = 10000
 MAX_LIMIT = 100000
-SHARE_ROLES = ("reader", "writer", "owner")
+# `owner` would hand the account's calendar over (and let its holder share it on): a scenario
+# key may grant reading or writing, never ownership.
+SHARE_ROLES = ("reader", "writer")
+# The last line of a calendar's description when create_calendar made it: calendars have no
+# private properties, and only calendars made this way are ever found or shared again.
+MADE_MARK = "[bpium-calendar: создан сценарием Bpium]"
 # A sync token excludes these (Google answers 400 otherwise); a first sync may bound its
 # window ("you may want to limit your full sync to only a certain date range",
 # https://developers.google.com/calendar/api/guides/sync), but not filter by text or age.
@@ -271,8 +276,10 @@ def parse_new_calendar(params: Mapping[str, Any], settings: Settings) -> NewCale
         if not EMAIL_PATTERN.fullmatch(email):
             raise BadRequest(f"{where}.email is not an e-mail address", field=f"{where}.email")
         if role not in SHARE_ROLES:
+            why = " (a scenario may not give a calendar away)" if role == "owner" else ""
             raise BadRequest(
-                f"{where}.role must be one of {', '.join(SHARE_ROLES)}", field=f"{where}.role"
+                f"{where}.role must be one of {', '.join(SHARE_ROLES)}{why}",
+                field=f"{where}.role",
             )
         shares.append(Share(email, role))
     return NewCalendar(
@@ -330,11 +337,7 @@ class Scenarios:
 
     def create_calendar(self, params: Mapping[str, Any]) -> dict[str, Any]:
         new = parse_new_calendar(params, self.settings)
-        named = [
-            c
-            for c in self.calendar.calendars()
-            if c.get("summary") == new.summary and c.get("accessRole") == "owner"
-        ]
+        named = self._made_here(new.summary)
         existing = named[0] if new.if_not_exists and named else None
         calendar = existing or self._insert_once(new, {c["id"] for c in named})
         rules = self.calendar.acl_rules(calendar["id"]) if existing else []
@@ -361,7 +364,7 @@ class Scenarios:
             "id": calendar["id"],
             "summary": calendar.get("summary"),
             "timeZone": calendar.get("timeZone"),
-            "description": calendar.get("description"),
+            "description": _without_mark(calendar.get("description")),
             "created": existing is None,
             "sharedWith": [{"email": s.email, "role": s.role} for s in new.share],
         }
@@ -369,9 +372,8 @@ class Scenarios:
     def _insert_once(self, new: NewCalendar, before: set[str]) -> dict[str, Any]:
         """calendars.insert is not idempotent: after a lost answer, the calendar may exist.
         Before trying again, look for one of this name that was not there before."""
-        body = {"summary": new.summary, "timeZone": new.time_zone}
-        if new.description:
-            body["description"] = new.description
+        description = f"{new.description}\n\n{MADE_MARK}" if new.description else MADE_MARK
+        body = {"summary": new.summary, "timeZone": new.time_zone, "description": description}
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 return self.calendar.create_calendar(body)
@@ -380,13 +382,26 @@ class Scenarios:
                     raise
                 log.warning("calendar_insert_unanswered", attempt=attempt)
             self.sleep(CREATE_BACKOFF * 2 ** (attempt - 1))
-            made = [
-                c
-                for c in self.calendar.calendars()
-                if c.get("summary") == new.summary
-                and c.get("accessRole") == "owner"
-                and c["id"] not in before
-            ]
+            made = [c for c in self._made_here(new.summary) if c["id"] not in before]
             if made:
                 return made[0]
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _made_here(self, summary: str) -> list[dict[str, Any]]:
+        """The account's calendars of that name that create_calendar made: never the
+        meetings' calendar, the primary one, or one a person made by hand."""
+        protected = {self.settings.calendar_id, "primary"}
+        return [
+            c
+            for c in self.calendar.calendars()
+            if c.get("summary") == summary
+            and c.get("accessRole") == "owner"
+            and not c.get("primary")
+            and c["id"] not in protected
+            and str(c.get("description") or "").endswith(MADE_MARK)
+        ]
+
+
+def _without_mark(description: Any) -> str | None:
+    text = str(description or "").removesuffix(MADE_MARK).rstrip()
+    return text or None

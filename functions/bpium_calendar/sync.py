@@ -369,7 +369,7 @@ class MeetingSync:
             return False
         return True
 
-    def _other_calendars(self) -> list[str]:
+    def other_calendars(self) -> list[str]:
         """When meetings can name their calendar: every other calendar we may write to."""
         if not self.settings.fields.calendar:
             return []
@@ -393,32 +393,33 @@ class MeetingSync:
         return "cancelled"
 
     def cancel(self, webhook: Webhook) -> SyncResult:
-        """Cancels the record's event: ours by id; else the live ones carrying our marks (a
-        later generation of our id, a legacy id); else ours in another calendar."""
+        """Cancels the record's events wherever we put them: ours by id, and the live ones
+        carrying our marks (a later generation of our id, an earlier id scheme, a copy left
+        in another calendar); every calendar we write to when meetings can name theirs."""
         catalog_id, record_id = webhook.catalog_id, webhook.record_id
         derived = event_id_for(catalog_id, record_id)
-        calendar_id = self.settings.calendar_id
-        state = self._cancel_in(calendar_id, derived)
-        event_ids = [derived] if state == "cancelled" else []
-        if state != "cancelled":
+        default = self.settings.calendar_id
+        cancelled: list[tuple[str, str]] = []
+        repeated = False
+        for calendar_id in [default, *self.other_calendars()]:
+            state = self._cancel_in(calendar_id, derived)
+            if state == "cancelled":
+                cancelled.append((calendar_id, derived))
+                continue  # our first event was live: there is no later one
+            repeated = repeated or state == "gone"
             for event in self.calendar.find_by_record(calendar_id, catalog_id, record_id):
                 if self._cancel_in(calendar_id, event["id"]) == "cancelled":
-                    event_ids.append(event["id"])
-        if not event_ids and state == "absent":
-            for other in self._other_calendars():
-                if self._cancel_in(other, derived) == "cancelled":
-                    calendar_id, event_ids = other, [derived]
-                    break
-        if not event_ids and state == "gone":
-            event_ids = [derived]  # a repeated delivery: it was cancelled already
-        if not event_ids:
+                    cancelled.append((calendar_id, event["id"]))
+        if not cancelled and repeated:
+            cancelled = [(default, derived)]  # a repeated delivery: it was cancelled already
+        if not cancelled:
             log.info("webhook_ignored", reason="no_event", **webhook.log_fields())
-            return SyncResult("ignored", calendar_id=calendar_id, reason="no_event")
+            return SyncResult("ignored", calendar_id=default, reason="no_event")
         log.info(
             "event_cancelled",
-            event_ids=event_ids,
-            calendar_id=calendar_id,
+            event_ids=[event_id for _, event_id in cancelled],
+            calendar_ids=sorted({calendar_id for calendar_id, _ in cancelled}),
             catalog_id=catalog_id,
             record_id=record_id,
         )
-        return SyncResult("cancelled", event_ids[0], calendar_id)
+        return SyncResult("cancelled", cancelled[0][1], cancelled[0][0])

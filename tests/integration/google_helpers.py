@@ -24,17 +24,23 @@ def insert_event(stack: Stack, calendar_id: str, body: dict[str, Any]) -> dict[s
 
 
 def insert_legacy_event(
-    stack: Stack, event_id: str, start: str = "2026-12-01T10:00:00+03:00"
+    stack: Stack,
+    event_id: str,
+    start: str = "2026-12-01T10:00:00+03:00",
+    *,
+    adopted_by: str | None = None,
+    summary: str = "Old",
 ) -> None:
-    """An event as Bpium's old BPMN scenario made it: its own id, none of our marks."""
+    """An event as Bpium's old BPMN scenario made it: its own id, none of our marks; or,
+    with `adopted_by` (a record id), marked as that record's, as adoption leaves it."""
     begin = datetime.fromisoformat(start)
-    insert_event(
-        stack,
-        "primary",
-        {
-            "id": event_id,
-            "summary": "Old",
-            "start": {"dateTime": begin.isoformat()},
-            "end": {"dateTime": (begin + timedelta(hours=1)).isoformat()},
-        },
-    )
+    body: dict[str, Any] = {
+        "id": event_id,
+        "summary": summary,
+        "start": {"dateTime": begin.isoformat()},
+        "end": {"dateTime": (begin + timedelta(hours=1)).isoformat()},
+    }
+    if adopted_by:
+        marks = {"bpiumCatalogId": stack.meetings, "bpiumRecordId": adopted_by}
+        body["extendedProperties"] = {"private": marks}
+    insert_event(stack, "primary", body)

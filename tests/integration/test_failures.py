@@ -146,12 +146,12 @@ def test_stored_event_missing_from_google_is_recreated_under_our_id(fns: Functio
     assert stack.bpium.record(stack.meetings, record)["values"]["8"] == answer["eventId"]
 
 
-def test_delete_of_a_legacy_event_finds_it_by_our_marks(fns: Functions) -> None:
+def test_delete_of_an_adopted_legacy_event_finds_it_by_our_marks(fns: Functions) -> None:
     stack = fns.stack
     legacy = "oldbpmnevent00002"
-    insert_legacy_event(stack, legacy)
     record = meeting(stack, **{"8": legacy})
-    assert fns.created(record).get_json()["eventId"] == legacy  # patched: now carries our marks
+    insert_legacy_event(stack, legacy, adopted_by=record)
+    assert fns.created(record).get_json()["eventId"] == legacy  # it carries our marks
     answer = fns.deleted(record).get_json()
     assert answer == {"status": "cancelled", "eventId": legacy, "calendarId": "primary"}
     assert stack.google.event("primary", legacy)["status"] == "cancelled"

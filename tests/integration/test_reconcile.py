@@ -160,12 +160,12 @@ def test_an_impossible_meeting_is_counted_not_fatal(fns: Functions) -> None:
     assert (counts["created"], counts["invalid"], counts["failed"]) == (1, 1, 0)
 
 
-def test_a_legacy_event_id_is_kept(fns: Functions) -> None:
+def test_an_adopted_legacy_event_id_is_kept(fns: Functions) -> None:
     from tests.integration.google_helpers import insert_legacy_event
 
     stack = fns.stack
-    insert_legacy_event(stack, "oldbpmnevent00003", SOON.isoformat())
-    meeting(stack, **{"8": "oldbpmnevent00003"})
+    record = meeting(stack, **{"8": "oldbpmnevent00003"})
+    insert_legacy_event(stack, "oldbpmnevent00003", SOON.isoformat(), adopted_by=record)
     counts = reconcile(fns)
     assert counts["updated"] == 1
     assert [e["id"] for e in stack.google.events("primary")] == ["oldbpmnevent00003"]

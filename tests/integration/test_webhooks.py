@@ -123,14 +123,14 @@ def test_write_back_is_skipped_when_the_record_holds_the_id(fns: Functions) -> N
     assert [c.method for c in stack.bpium.recorder.snapshot()] == ["GET"]
 
 
-def test_legacy_event_id_keeps_its_event(fns: Functions) -> None:
+def test_an_adopted_legacy_event_id_keeps_its_event(fns: Functions) -> None:
     stack = fns.stack
     legacy = "oldbpmnevent00001"
     stack.google.add_calendar("team@group.calendar.google.com")  # unrelated calendar stays empty
     from tests.integration.google_helpers import insert_legacy_event
 
-    insert_legacy_event(stack, legacy)
     record = meeting(stack, **{"8": legacy})
+    insert_legacy_event(stack, legacy, adopted_by=record)
     fns.reset_calls()
     answer = fns.created(record).get_json()
     assert answer == {"status": "updated", "eventId": legacy, "calendarId": "primary"}

@@ -1,11 +1,11 @@
 """`make authorize`: the one-time Google consent a person runs on a workstation.
 
-Google's installed-app flow for the Calendar scope, with PKCE and a loopback redirect: the
-browser comes back to a one-shot server on 127.0.0.1. With `--no-browser` (a machine with no
-browser) it prints the consent URL; open it anywhere, approve, and paste back the address the
-browser was sent to (the page itself fails to load; the address carries the code). The token
-is written to `google-oauth-token` in the configured secrets backend, and a given client file
-to `google-oauth-client`.
+Google's installed-app flow for the Calendar scope, with PKCE and a loopback redirect, as
+google-auth-oauthlib runs it: the browser comes back to a one-shot server on 127.0.0.1. With
+`--no-browser` (a machine with no browser) it prints the consent URL; open it anywhere,
+approve, and paste back the address the browser was sent to (the page itself fails to load;
+the address carries the code). The token is written to `google-oauth-token` in the
+configured secrets backend, and a given client file to `google-oauth-client`.
 
     python -m bpium_calendar.commands.authorize --client-file client_secret.json [--no-browser]
 """
@@ -13,21 +13,27 @@ to `google-oauth-client`.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
+import ipaddress
 import json
-import secrets
+import os
 import sys
-import threading
 import webbrowser
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
+from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
+from oauthlib.oauth2.rfc6749.errors import (
+    AccessDeniedError,
+    InsecureTransportError,
+    MismatchingStateError,
+    MissingCodeError,
+    OAuth2Error,
+)
 
 from ..errors import AppError
 from ..oauth import CALENDAR_SCOPE, OAuthClient, StoredToken
@@ -38,131 +44,98 @@ from ..settings import Settings
 DEFAULT_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
 NO_BROWSER_PORT = 8085
 HTTP_TIMEOUT = 30.0
+# access_type=offline: we need a refresh token; prompt=consent: ...every time, even if the
+# account approved us before (Google sends one only on a consent screen).
+CONSENT = {"access_type": "offline", "prompt": "consent"}
+INSECURE_TRANSPORT = "OAUTHLIB_INSECURE_TRANSPORT"
+DONE_PAGE = "Готово: можно закрыть вкладку. Done: you can close this tab."
 
 
 class AuthorizeError(Exception):
     """Something the person running the command must know and act on."""
 
 
-def pkce_pair() -> tuple[str, str]:
-    """(verifier, S256 challenge) per RFC 7636."""
-    verifier = secrets.token_urlsafe(64)
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+class _Flow(InstalledAppFlow):  # type: ignore[misc]  # google-auth-oauthlib has no types
+    """`InstalledAppFlow` whose token request gives up in time.
+
+    `run_local_server` calls `fetch_token` with no timeout: a stuck endpoint would hang.
+    """
+
+    def fetch_token(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", HTTP_TIMEOUT)
+        return super().fetch_token(**kwargs)
 
 
-def consent_url(
-    auth_uri: str, client_id: str, redirect_uri: str, state: str, challenge: str
-) -> str:
-    query = {
-        "client_id": client_id,
-        "redirect_uri": redirect_uri,
-        "response_type": "code",
-        "scope": CALENDAR_SCOPE,
-        "state": state,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "access_type": "offline",  # we need a refresh token
-        "prompt": "consent",  # ...every time, even if the account approved us before
-    }
-    return f"{auth_uri}?{urlencode(query)}"
-
-
-def code_from_redirect(url: str, state: str) -> str:
-    """The authorization code in the address Google sent the browser to."""
-    query = parse_qs(urlsplit(url.strip()).query)
-    if query.get("state", [""])[0] != state:
-        raise AuthorizeError("the address does not belong to this attempt (state differs)")
-    if "error" in query:
-        raise AuthorizeError(f"Google answered {query['error'][0]}: consent was not given")
-    code = query.get("code", [""])[0]
-    if not code:
-        raise AuthorizeError("the address carries no authorization code")
-    return code
-
-
-def exchange_code(
-    token_uri: str,
-    client: OAuthClient,
-    code: str,
-    redirect_uri: str,
-    *,
-    verifier: str,
-    now: datetime,
-) -> StoredToken:
+def is_loopback(uri: str) -> bool:
+    """The host of `uri` is this machine (127.0.0.0/8, ::1 or localhost)."""
+    host = urlsplit(uri).hostname or ""
+    if host == "localhost":
+        return True
     try:
-        response = requests.post(
-            token_uri,
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "client_id": client.client_id,
-                "client_secret": client.client_secret,
-                "redirect_uri": redirect_uri,
-                "code_verifier": verifier,
-            },
-            timeout=HTTP_TIMEOUT,
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@contextmanager
+def transport_checks(auth_uri: str, token_uri: str) -> Iterator[None]:
+    """oauthlib's https-only rule, lifted only while both endpoints are on this machine."""
+    previous = os.environ.get(INSECURE_TRANSPORT)
+    if is_loopback(auth_uri) and is_loopback(token_uri):
+        # The local Google stand-in (sandbox/google_oauth.py) speaks plain http on 127.0.0.1,
+        # which oauthlib refuses unless this is set. Never for Google's https endpoints: for
+        # any endpoint off this machine the switch is cleared, even if the shell had set it.
+        os.environ[INSECURE_TRANSPORT] = "1"
+    else:
+        os.environ.pop(INSECURE_TRANSPORT, None)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(INSECURE_TRANSPORT, None)
+        else:
+            os.environ[INSECURE_TRANSPORT] = previous
+
+
+def as_callback(address: str) -> str:
+    """The pasted address as oauthlib takes an authorization response.
+
+    oauthlib checks it as if it were a web server's https callback; Google sends an
+    installed app back to loopback http by design. `run_local_server` rewrites the scheme
+    the same way; state and code are checked as before.
+    """
+    address = address.strip()
+    if address.lower().startswith("http://"):
+        return "https://" + address[len("http://") :]
+    return address
+
+
+def oauth_failure(exc: OAuth2Error) -> AuthorizeError:
+    """The sentence for an error oauthlib raised on the redirect or the token answer."""
+    if isinstance(exc, MismatchingStateError):
+        return AuthorizeError("the address does not belong to this attempt (state differs)")
+    if isinstance(exc, MissingCodeError):
+        return AuthorizeError("the address carries no authorization code")
+    if isinstance(exc, AccessDeniedError):
+        return AuthorizeError("Google answered access_denied: consent was not given")
+    if isinstance(exc, InsecureTransportError):
+        return AuthorizeError(
+            "the consent and token addresses must be https (http only on this machine)"
         )
-    except requests.RequestException as exc:
-        raise AuthorizeError(f"Google's token endpoint is unreachable: {exc}") from exc
-    data: dict[str, Any] = response.json() if response.content else {}
-    if response.status_code != 200:
-        raise AuthorizeError(f"Google refused the code: {data.get('error', response.status_code)}")
-    if not data.get("refresh_token"):
+    return AuthorizeError(f"Google answered {exc.error}: {exc.description}")
+
+
+def stored_token(credentials: Any) -> StoredToken:
+    """Our token JSON from the library's credentials; a refresh token is required."""
+    if not credentials.refresh_token:
         raise AuthorizeError(
             "Google sent no refresh token: remove this app's access to the account "
             "(https://myaccount.google.com/permissions) and run the command again"
         )
-    return StoredToken(
-        refresh_token=data["refresh_token"],
-        access_token=data.get("access_token"),
-        expiry=now + timedelta(seconds=int(data.get("expires_in", 3600))),
-        scopes=tuple(str(data.get("scope") or CALENDAR_SCOPE).split()),
-    )
-
-
-class _Redirects(BaseHTTPRequestHandler):
-    received: list[str]
-    done: threading.Event
-
-    def do_GET(self) -> None:
-        if "code=" not in self.path and "error=" not in self.path:
-            self.send_error(404)
-            return
-        self.received.append(f"http://{self.headers.get('Host', '127.0.0.1')}{self.path}")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.end_headers()
-        self.wfile.write(
-            "<p>Готово: можно закрыть вкладку. Done: you can close this tab.</p>".encode()
-        )
-        self.done.set()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the address holds the code: keep it off the terminal
-
-
-class LoopbackReceiver:
-    """A one-shot server on 127.0.0.1 that catches the browser coming back from Google."""
-
-    def __init__(self, port: int = 0) -> None:
-        handler: type[_Redirects] = type(
-            "Handler", (_Redirects,), {"received": [], "done": threading.Event()}
-        )
-        self._handler = handler
-        self._server = HTTPServer(("127.0.0.1", port), handler)
-        self.redirect_uri = f"http://127.0.0.1:{self._server.server_port}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def wait(self, timeout: float) -> str:
-        try:
-            if not self._handler.done.wait(timeout):
-                raise AuthorizeError(f"no answer from the browser within {timeout:.0f} s")
-            return str(self._handler.received[0])
-        finally:
-            self._server.shutdown()
-            self._server.server_close()
+    # google-auth keeps expiry as a naive UTC datetime.
+    expiry = credentials.expiry.replace(tzinfo=UTC) if credentials.expiry else None
+    scopes = credentials.granted_scopes or credentials.scopes or [CALENDAR_SCOPE]
+    return StoredToken(credentials.refresh_token, credentials.token, expiry, tuple(scopes))
 
 
 def _client_file(path: str) -> tuple[str, dict[str, Any]]:
@@ -176,14 +149,58 @@ def _client_file(path: str) -> tuple[str, dict[str, Any]]:
     return text, data
 
 
+def _has_browser() -> bool:
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return True
+
+
+def consent(
+    flow: Any,
+    args: argparse.Namespace,
+    ask: Callable[[str], str],
+    say: Callable[[str], None],
+) -> Any:
+    """Runs the consent and the code exchange; the library's credentials."""
+    if args.no_browser:
+        flow.redirect_uri = f"http://127.0.0.1:{args.port or NO_BROWSER_PORT}/"
+        url, _ = flow.authorization_url(**CONSENT)
+        say(f"Open this address in any browser, sign in and allow access:\n\n{url}\n")
+        say("The browser then fails to load a 127.0.0.1 page; that is expected.")
+        answer = ask("Paste the full address from the browser's address bar: ")
+        flow.fetch_token(authorization_response=as_callback(answer))
+        return flow.credentials
+    browser = _has_browser()
+    if browser:
+        say("Opening the browser for Google's consent.")
+        prompt = "If it does not open, visit:\n\n{url}\n"
+    else:
+        say("No browser found here: open the address below on this machine, or run again")
+        say("with --no-browser (make authorize NO_BROWSER=1).")
+        prompt = "{url}\n"
+    try:
+        # The library prints `prompt` itself (to stdout, as `say` does by default).
+        return flow.run_local_server(
+            host="127.0.0.1",
+            port=args.port,
+            open_browser=browser,
+            authorization_prompt_message=prompt,
+            success_message=DONE_PAGE,
+            timeout_seconds=args.timeout,
+            **CONSENT,
+        )
+    except WSGITimeoutError as exc:
+        raise AuthorizeError(f"no answer from the browser within {args.timeout:.0f} s") from exc
+
+
 def run(
     argv: Sequence[str],
     *,
     environ: Mapping[str, str] | None = None,
-    open_browser: Callable[[str], Any] = webbrowser.open,
     ask: Callable[[str], str] = input,
     say: Callable[[str], None] = print,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> int:
     parser = argparse.ArgumentParser(prog="make authorize", description=__doc__.split("\n\n")[0])
     parser.add_argument("--client-file", help="Google's downloaded OAuth client JSON (Desktop)")
@@ -202,25 +219,36 @@ def run(
             client, text = OAuthClient.from_json(data), ""
         inner = data.get("installed") or data.get("web") or data
         auth_uri = str(inner.get("auth_uri") or DEFAULT_AUTH_URI)
-        verifier, challenge = pkce_pair()
-        state = secrets.token_urlsafe(24)
-        if args.no_browser:
-            redirect_uri = f"http://127.0.0.1:{args.port or NO_BROWSER_PORT}/"
-            url = consent_url(auth_uri, client.client_id, redirect_uri, state, challenge)
-            say(f"Open this address in any browser, sign in and allow access:\n\n{url}\n")
-            say("The browser then fails to load a 127.0.0.1 page; that is expected.")
-            answer = ask("Paste the full address from the browser's address bar: ")
-        else:
-            receiver = LoopbackReceiver(args.port)
-            redirect_uri = receiver.redirect_uri
-            url = consent_url(auth_uri, client.client_id, redirect_uri, state, challenge)
-            say(f"Opening the browser for Google's consent. If it does not open, visit:\n\n{url}\n")
-            open_browser(url)
-            answer = receiver.wait(args.timeout)
-        code = code_from_redirect(answer, state)
-        token = exchange_code(
-            settings.google_token_uri, client, code, redirect_uri, verifier=verifier, now=clock()
-        )
+        token_uri = settings.google_token_uri  # the one refresh_tokens uses later
+        config = {
+            "installed": {
+                "client_id": client.client_id,
+                "client_secret": client.client_secret,
+                "auth_uri": auth_uri,
+                "token_uri": token_uri,
+            }
+        }
+        with transport_checks(auth_uri, token_uri):
+            flow = _Flow.from_client_config(
+                config, scopes=[CALENDAR_SCOPE], autogenerate_code_verifier=True
+            )
+            try:
+                token = stored_token(consent(flow, args, ask, say))
+            except OAuth2Error as exc:
+                raise oauth_failure(exc) from exc
+            except Warning as exc:
+                # oauthlib raises this when Google granted other scopes than we asked for
+                # (the person unticked Calendar): a token without it is of no use to us, so
+                # OAUTHLIB_RELAX_TOKEN_SCOPE, which would accept it silently, stays unset.
+                granted = " ".join(getattr(exc, "new_scope", None) or []) or "none"
+                raise AuthorizeError(
+                    f"Google granted other scopes ({granted}) than {CALENDAR_SCOPE}: "
+                    "allow access to Google Calendar on the consent screen"
+                ) from exc
+            except requests.RequestException as exc:
+                raise AuthorizeError(f"Google's token endpoint is unreachable: {exc}") from exc
+            except OSError as exc:  # the loopback server could not listen
+                raise AuthorizeError(f"cannot listen on 127.0.0.1:{args.port}: {exc}") from exc
         if text:
             store.put(GOOGLE_OAUTH_CLIENT, text)
         version = store.put(GOOGLE_OAUTH_TOKEN, token.to_json())

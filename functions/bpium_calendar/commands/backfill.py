@@ -1,7 +1,10 @@
 """`make backfill`: reconcile over any window, for the day a team installs the product on a
 catalog that already holds meetings. `--dry-run` reports what it would do and writes nothing.
+`--adopt` first marks the events Bpium's old BPMN scenario made as their meetings' (see
+`adopt`), so that the sync may keep them.
 
-    python -m bpium_calendar.commands.backfill --from 2026-01-01 --to 2027-01-01 [--dry-run]
+    python -m bpium_calendar.commands.backfill --from 2026-01-01 --to 2027-01-01 \
+        [--adopt] [--dry-run]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ..errors import AppError
 from ..reconcile import Plan
 from ..services import Services
 from ..settings import Settings
+from .adopt import adopt
 
 BAR_WIDTH = 30
 SHOWN = 20
@@ -61,6 +65,9 @@ def run(
     parser.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
     parser.add_argument("--to", dest="end", required=True, help="day after the last, YYYY-MM-DD")
     parser.add_argument("--dry-run", action="store_true", help="only say what would be done")
+    parser.add_argument(
+        "--adopt", action="store_true", help="only adopt the old BPMN scenario's events"
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(environ)
@@ -76,18 +83,32 @@ def run(
         say("backfill: --to must be after --from")
         return 2
     try:
-        reconciler = Services(settings).reconciler
-        plan = reconciler.plan(start, end)
-        say(json.dumps(plan.summary(), ensure_ascii=False))
-        if args.dry_run:
-            say("dry run: nothing written. It would:")
-            for line in describe(plan):
-                say(line)
-            return 0
-        counts = reconciler.apply(plan, progress_bar(stream))
+        return _execute(Services(settings), args, (start, end), say=say, stream=stream)
     except AppError as exc:
         say(f"backfill failed: {exc.message}")
         return 1
+
+
+def _execute(
+    services: Services,
+    args: argparse.Namespace,
+    window: tuple[datetime, datetime],
+    *,
+    say: Callable[[str], None],
+    stream: TextIO,
+) -> int:
+    start, end = window
+    if args.adopt:
+        return 1 if adopt(services, start, end, dry_run=args.dry_run, say=say) else 0
+    reconciler = services.reconciler
+    plan = reconciler.plan(start, end)
+    say(json.dumps(plan.summary(), ensure_ascii=False))
+    if args.dry_run:
+        say("dry run: nothing written. It would:")
+        for line in describe(plan):
+            say(line)
+        return 0
+    counts = reconciler.apply(plan, progress_bar(stream))
     say(json.dumps(counts, ensure_ascii=False))
     return 1 if counts["failed"] else 0
 
