@@ -53,6 +53,7 @@ locals {
     RECONCILE_LOOKBACK_DAYS      = tostring(var.reconcile_lookback_days)
     RECONCILE_LOOKAHEAD_DAYS     = tostring(var.reconcile_lookahead_days)
     LOG_LEVEL                    = var.log_level
+    WEBHOOK_MAX_AGE_MINUTES      = tostring(var.webhook_max_age_minutes)
     GCP_PROJECT                  = var.project_id
     SECRETS_BACKEND              = "secret-manager"
     THREADS                      = tostring(local.threads)

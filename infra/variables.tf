@@ -139,6 +139,17 @@ variable "reminder_method" {
   }
 }
 
+variable "webhook_max_age_minutes" {
+  description = "A webhook whose timestamp is older than this is a replay and changes nothing."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.webhook_max_age_minutes >= 1 && floor(var.webhook_max_age_minutes) == var.webhook_max_age_minutes
+    error_message = "webhook_max_age_minutes must be a whole number of at least 1."
+  }
+}
+
 variable "send_updates" {
   description = "Whom Google e-mails on every write: all, externalOnly or none."
   type        = string
