@@ -141,6 +141,14 @@ class EventWriter:
         except _Missing:
             raise _Refused from None  # the id is taken where we cannot see it
 
+    def owns(self, meeting: Meeting, calendar_id: str, event_id: str) -> bool:
+        """Whether `event_id` is the meeting's event there: one of our ids for its record,
+        or an event carrying its marks (one GET)."""
+        ref = decode_event_id(event_id)
+        if ref is not None:
+            return (ref.catalog_id, ref.record_id) == (meeting.catalog_id, meeting.record_id)
+        return self._carries_marks(meeting, calendar_id, event_id)
+
     def _carries_marks(self, meeting: Meeting, calendar_id: str, event_id: str) -> bool:
         """Whether the event the record's field names is this record's: anyone who may edit
         a meeting may type any event's id there, and a webhook must not reach that event."""

@@ -343,6 +343,9 @@ class Reconciler:
         if op.method == "delete" and isinstance(outcome.error, NotFound | Gone):
             counts["delete"] += 1  # already gone: the goal is reached
             return
+        self._failed(op, outcome.error, plan, counts)
+
+    def _failed(self, op: BatchOp, error: AppError, plan: Plan, counts: Counter[str]) -> None:
         counts["failed"] += 1
         log.error(
             "reconcile_item_failed",
@@ -351,8 +354,8 @@ class Reconciler:
             event_id=op.event_id,
             calendar_id=op.calendar_id,
             operation=op.method,
-            error_code=outcome.error.code,
-            error=outcome.error.message,
+            error_code=error.code,
+            error=error.message,
         )
 
     def _one_by_one(self, op: BatchOp, plan: Plan, counts: Counter[str]) -> None:
@@ -364,17 +367,7 @@ class Reconciler:
                 raise NotFound(f"no meeting planned for event {op.event_id}")
             result = self.sync.sync_meeting(meeting)
         except AppError as exc:
-            counts["failed"] += 1
-            log.error(
-                "reconcile_item_failed",
-                catalog_id=self.settings.meetings_catalog,
-                record_id=plan.records.get((op.calendar_id, op.event_id)),
-                event_id=op.event_id,
-                calendar_id=op.calendar_id,
-                operation=op.method,
-                error_code=exc.code,
-                error=exc.message,
-            )
+            self._failed(op, exc, plan, counts)
             return
         if result.status == "ignored":
             plan.unchanged += 1  # the record is gone: its event stays cancelled

@@ -291,7 +291,9 @@ class MeetingSync:
             )
             stored = None
         if previous_calendar and previous_calendar != calendar_id:
-            moving = stored or event_id_for(catalog_id, record_id)
+            moving = event_id_for(catalog_id, record_id)
+            if stored and self.writer.owns(meeting, previous_calendar, stored):
+                moving = stored  # never an event the field merely names: it could be anyone's
             self._move(previous_calendar, moving, calendar_id)
         try:
             action, event = self.writer.write(

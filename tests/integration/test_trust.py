@@ -358,3 +358,18 @@ def test_a_move_that_overtook_its_create_leaves_one_copy_after_reconcile(
     ]
     assert alive == [(TEAM, event_id_for(stack.meetings, record))]
     assert reconcile(roles)["cancelled"] == 0
+
+
+def test_a_foreign_id_typed_with_a_calendar_change_moves_nothing(
+    roles: Functions,  # noqa: F811
+) -> None:
+    stack = roles.stack
+    victim = meeting(stack, **{"2": "Совет директоров"})
+    victim_event = roles.created(victim).get_json()["eventId"]
+    attacker = meeting(stack)
+    roles.created(attacker)
+    answer = _change(roles, attacker, **{"8": victim_event, "13": TEAM})
+    assert answer["calendarId"] == TEAM
+    assert answer["eventId"] == event_id_for(stack.meetings, attacker)
+    assert stack.google.event("primary", victim_event)["status"] == "confirmed"
+    assert stack.google.event(TEAM, victim_event) is None

@@ -3,23 +3,18 @@ stand-in, driven by google-api-python-client."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import build
-from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from sandbox.common import ServerThread
 from sandbox.google_calendar import ApiError, GoogleStandIn
+from tests.sandbox.conftest import CLIENT_ID, failure
 
-SCOPES = ["https://www.googleapis.com/auth/calendar"]
-CLIENT_ID = "client-1.apps.googleusercontent.com"
 ACCOUNT = "owner@example.com"
 MASTER = "abcdef0123"
 MOSCOW = "Europe/Moscow"
@@ -31,31 +26,6 @@ def google(shared: tuple[GoogleStandIn, ServerThread]) -> GoogleStandIn:
     stand_in.reset()
     stand_in.add_client(CLIENT_ID, "secret-1")
     return stand_in
-
-
-@pytest.fixture
-def url(shared: tuple[GoogleStandIn, ServerThread], google: GoogleStandIn) -> str:
-    return shared[1].url
-
-
-@pytest.fixture
-def api(url: str, google: GoogleStandIn) -> Any:
-    token = google.issue_access_token(CLIENT_ID, SCOPES)[0]
-    return build(
-        "calendar",
-        "v3",
-        static_discovery=True,
-        credentials=Credentials(token=token),
-        client_options={"api_endpoint": f"{url}/calendar/v3/"},
-    )
-
-
-def failure(request: Any) -> tuple[int, str]:
-    """(status, reason) of a request that must fail."""
-    with pytest.raises(HttpError) as caught:
-        request.execute()
-    error = json.loads(caught.value.content)["error"]
-    return caught.value.status_code, error["errors"][0]["reason"]
 
 
 def every_page(method: Any, **params: Any) -> list[dict[str, Any]]:
