@@ -169,6 +169,16 @@ class CalendarClient:
             self._local.http = http
         return http
 
+    def _events(self) -> Any:
+        """The `events` resource, built once per thread: googleapiclient builds a resource's
+        every method from the discovery document on each `events()` (~17 ms a call, which
+        was most of a 5,000-meeting reconcile's own time)."""
+        events = getattr(self._local, "events", None)
+        if events is None:
+            events = self._service.events()
+            self._local.events = events
+        return events
+
     def _execute(self, what: str, request: Any) -> Any:
         def attempt() -> Any:
             with _mapped_errors(what):
@@ -179,7 +189,7 @@ class CalendarClient:
     def insert(
         self, calendar_id: str, body: Mapping[str, Any], *, send_updates: str
     ) -> dict[str, Any]:
-        request = self._service.events().insert(
+        request = self._events().insert(
             calendarId=calendar_id,
             body=dict(body),
             sendUpdates=send_updates,
@@ -191,7 +201,7 @@ class CalendarClient:
     def patch(
         self, calendar_id: str, event_id: str, body: Mapping[str, Any], *, send_updates: str
     ) -> dict[str, Any]:
-        request = self._service.events().patch(
+        request = self._events().patch(
             calendarId=calendar_id,
             eventId=event_id,
             body=dict(body),
@@ -205,7 +215,7 @@ class CalendarClient:
         self, calendar_id: str, event_id: str, destination: str, *, send_updates: str
     ) -> dict[str, Any]:
         """Moves the event (same id) to another calendar."""
-        request = self._service.events().move(
+        request = self._events().move(
             calendarId=calendar_id,
             eventId=event_id,
             destination=destination,
@@ -222,7 +232,7 @@ class CalendarClient:
         page_token: str | None = None
         while True:
             size = MAX_PAGE if limit is None else max(1, min(MAX_PAGE, limit - len(items)))
-            request = self._service.events().list(
+            request = self._events().list(
                 calendarId=calendar_id, maxResults=size, pageToken=page_token, **params
             )
             page = self._execute("list", request)
@@ -281,13 +291,13 @@ class CalendarClient:
 
     def get_event(self, calendar_id: str, event_id: str) -> dict[str, Any]:
         """One event, cancelled ones included (NotFound or Gone when Google has none)."""
-        request = self._service.events().get(calendarId=calendar_id, eventId=event_id)
+        request = self._events().get(calendarId=calendar_id, eventId=event_id)
         result: dict[str, Any] = self._execute("get", request)
         return result
 
     def cancel(self, calendar_id: str, event_id: str, *, send_updates: str) -> None:
         """Deletes (cancels) the event; NotFound or Gone when it is not there (any more)."""
-        request = self._service.events().delete(
+        request = self._events().delete(
             calendarId=calendar_id, eventId=event_id, sendUpdates=send_updates
         )
         self._execute("delete", request)
@@ -312,7 +322,7 @@ class CalendarClient:
         ]
 
     def _request(self, op: BatchOp, send_updates: str) -> Any:
-        events = self._service.events()
+        events = self._events()
         if op.method == "insert":
             body = {**(op.body or {}), "id": op.event_id}
             return events.insert(
