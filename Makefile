@@ -8,7 +8,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 TERRAFORM ?= terraform
 TF := $(TERRAFORM) -chdir=infra
 
-.PHONY: bench soak run test demo authorize secrets doctor backfill package plan deploy checkov lint typecheck unit integration e2e clean
+.PHONY: bench soak run test demo authorize secrets doctor backfill package plan deploy checkov validate lint typecheck unit integration e2e clean
 
 $(STAMP): requirements-dev.txt functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,17 @@ $(STAMP): requirements-dev.txt functions/requirements.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The google provider schema `make validate` checks against: the jsii assembly inside this
+# cdktf package, generated from hashicorp/google 6.50.0 (keep PACKAGE_VERSION in
+# infra/validate/schema.py the same). Downloaded, never installed: it would pull cdktf and jsii.
+TFSCHEMA_DIR := .cache/tfschema
+TFSCHEMA_PACKAGE_VERSION := 16.12.1
+TFSCHEMA := $(TFSCHEMA_DIR)/google-schema-$(TFSCHEMA_PACKAGE_VERSION).json
+
+$(TFSCHEMA): infra/validate/schema.py | $(STAMP)
+	$(BIN)/pip download --quiet --no-deps cdktf-cdktf-provider-google==$(TFSCHEMA_PACKAGE_VERSION) -d $(TFSCHEMA_DIR)
+	$(BIN)/python -m infra.validate.schema
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -76,25 +87,30 @@ deploy: package
 	@if [ -f infra/tfplan ]; then $(TF) apply -input=false tfplan && rm -f infra/tfplan; else $(TF) apply -input=false; fi
 	$(TF) output
 
-## Static security checks of infra/ (offline).
+## Static security checks of infra/ (offline), every framework checkov runs by default.
 checkov: $(CHECKOV_STAMP)
-	$(CHECKOV_VENV)/bin/checkov --directory infra --framework terraform --quiet --compact --skip-download
+	$(CHECKOV_VENV)/bin/checkov --directory infra --quiet --compact --skip-download
+
+## infra/ against the google provider's schema, offline: the schema checker, and real
+## `terraform validate` with a schema-only provider plugin when Terraform is installed.
+validate: $(TFSCHEMA)
+	TERRAFORM="$(TERRAFORM)" $(BIN)/python -m infra.validate
 
 lint: $(STAMP)
 	$(BIN)/ruff check functions sandbox tests infra
 	$(BIN)/ruff format --check functions sandbox tests infra
 
 typecheck: $(STAMP)
-	$(BIN)/mypy functions
+	$(BIN)/mypy functions infra/validate
 
 ## Lint, type-check, then every test with branch coverage of functions/ (>= 90%).
-test: lint typecheck checkov
+test: lint typecheck checkov validate
 	$(BIN)/pytest --cov --cov-report=term
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) $(TFSCHEMA)
 	$(BIN)/pytest tests/integration tests/sandbox tests/infra
 
 e2e: $(STAMP)
@@ -111,4 +127,4 @@ soak: $(STAMP)
 		tests/e2e/test_concurrency.py tests/integration/test_hostile_input.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .build .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) $(CHECKOV_VENV) .cache .build .pytest_cache .mypy_cache .ruff_cache .coverage

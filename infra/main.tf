@@ -55,8 +55,9 @@ locals {
     LOG_LEVEL                    = var.log_level
     WEBHOOK_MAX_AGE_MINUTES      = tostring(var.webhook_max_age_minutes)
     GCP_PROJECT                  = var.project_id
-    SECRETS_BACKEND              = "secret-manager"
-    THREADS                      = tostring(local.threads)
+    # checkov:skip=CKV_SECRET_6: "secret-manager" names the secrets backend; it is no secret
+    SECRETS_BACKEND = "secret-manager"
+    THREADS         = tostring(local.threads)
   }
 
   source_zip = startswith(var.source_zip, "/") ? var.source_zip : "${path.module}/${var.source_zip}"
