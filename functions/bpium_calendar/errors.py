@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .log import clip
+
 MAX_MESSAGE = 500
 
 
 def shown(value: Any, limit: int = 200) -> str:
     """A caller's value quoted in a message, cut to about `limit` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+    return clip(repr(value), limit)
 
 
 class AppError(Exception):
@@ -21,8 +22,7 @@ class AppError(Exception):
     retryable = False
 
     def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
-        if len(message) > MAX_MESSAGE:  # a message may quote what a caller sent
-            message = f"{message[:MAX_MESSAGE]}… (+{len(message) - MAX_MESSAGE} characters)"
+        message = clip(message, MAX_MESSAGE)  # a message may quote what a caller sent
         super().__init__(message)
         self.message = message
         if code is not None:
