@@ -43,7 +43,7 @@ RECONCILE_MEETINGS = 5000
 BASELINE_SAMPLE = 250
 LIST_EVENTS = 10000
 WARM_SAMPLES = 300
-COLD_RUNS = 3
+COLD_RUNS = 7  # interleaved ours/bare; fewer swing by ±100 ms on a busy 2-core machine
 WATCHED = (
     "requests",
     "httplib2",
