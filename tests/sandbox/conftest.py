@@ -4,6 +4,7 @@ own `google` fixture), and may use `url` and `api` (googleapiclient against it) 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,13 +28,27 @@ def shared() -> Iterator[tuple[GoogleStandIn, ServerThread]]:
 
 
 @pytest.fixture
+def google(shared: tuple[GoogleStandIn, ServerThread]) -> GoogleStandIn:
+    """The stand-in as new, on the real clock, with one OAuth client (modules may override)."""
+    stand_in = shared[0]
+    stand_in.reset()
+    stand_in.clock = time.time
+    stand_in.add_client(CLIENT_ID, "secret-1")
+    return stand_in
+
+
+@pytest.fixture
 def url(shared: tuple[GoogleStandIn, ServerThread], google: GoogleStandIn) -> str:
     return shared[1].url
 
 
 @pytest.fixture
-def api(url: str, google: GoogleStandIn) -> Any:
-    token = google.issue_access_token(CLIENT_ID, SCOPES)[0]
+def token(google: GoogleStandIn) -> str:
+    return google.issue_access_token(CLIENT_ID, SCOPES)[0]
+
+
+@pytest.fixture
+def api(url: str, token: str) -> Any:
     return build(
         "calendar",
         "v3",

@@ -3,28 +3,17 @@ reminders under patch semantics and Meet request ids, driven by google-api-pytho
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 import requests
 
-from sandbox.common import ServerThread
 from sandbox.google_calendar import ApiError, GoogleStandIn
-from tests.sandbox.conftest import CLIENT_ID, failure
+from tests.sandbox.conftest import failure
 
 ACCOUNT = "owner@example.com"
 EVENT = "abcdef0123"
 NOW = 1_780_000_000.0  # 2026-05-28
-
-
-@pytest.fixture
-def google(shared: tuple[GoogleStandIn, ServerThread]) -> GoogleStandIn:
-    stand_in = shared[0]
-    stand_in.reset()
-    stand_in.clock = time.time
-    stand_in.add_client(CLIENT_ID, "secret-1")
-    return stand_in
 
 
 def timed(hour: int = 10, **extra: Any) -> dict[str, Any]:

@@ -6,62 +6,21 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import UTC, datetime
 from http.client import RemoteDisconnected
 from typing import Any
 
 import pytest
 import requests
-from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
-from sandbox.common import Fault, ServerThread
+from sandbox.common import Fault
 from sandbox.google_calendar import GoogleStandIn
+from tests.sandbox.conftest import failure
 
-SCOPES = ["https://www.googleapis.com/auth/calendar"]
-CLIENT_ID = "client-1.apps.googleusercontent.com"
 ACCOUNT = "owner@example.com"
 EVENTS_PATH = "/calendar/v3/calendars/primary/events"
-
-
-@pytest.fixture
-def google(shared: tuple[GoogleStandIn, ServerThread]) -> GoogleStandIn:
-    stand_in = shared[0]
-    stand_in.reset()
-    stand_in.clock = time.time
-    stand_in.add_client(CLIENT_ID, "secret-1")
-    return stand_in
-
-
-@pytest.fixture
-def url(shared: tuple[GoogleStandIn, ServerThread], google: GoogleStandIn) -> str:
-    return shared[1].url
-
-
-@pytest.fixture
-def token(google: GoogleStandIn) -> str:
-    return google.issue_access_token(CLIENT_ID, SCOPES)[0]
-
-
-@pytest.fixture
-def api(url: str, token: str) -> Any:
-    return build(
-        "calendar",
-        "v3",
-        static_discovery=True,
-        credentials=Credentials(token=token),
-        client_options={"api_endpoint": f"{url}/calendar/v3/"},
-    )
-
-
-def failure(request: Any) -> tuple[int, str]:
-    with pytest.raises(HttpError) as caught:
-        request.execute()
-    error = json.loads(caught.value.content)["error"]
-    return caught.value.status_code, error["errors"][0]["reason"]
 
 
 def timed(event_id: str, hour: int = 10, **extra: Any) -> dict[str, Any]:
