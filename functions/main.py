@@ -3,7 +3,7 @@
 import flask
 import functions_framework
 
-from bpium_calendar import web
+from bpium_calendar import web, worker
 from bpium_calendar.services import services
 
 
@@ -23,6 +23,12 @@ def on_meeting_updated(request: flask.Request) -> flask.Response:
 def on_meeting_deleted(request: flask.Request) -> flask.Response:
     """Bpium webhook `record.deleted`: cancel the event."""
     return web.meeting_webhook("on_meeting_deleted", request, "record.deleted", services)
+
+
+@functions_framework.http
+def sync_meeting(request: flask.Request) -> flask.Response:
+    """Cloud Tasks (OIDC): one queued webhook's sync; 503 asks for a retry, 2xx ends it."""
+    return worker.sync_task("sync_meeting", request, services)
 
 
 @functions_framework.http

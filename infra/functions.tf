@@ -56,16 +56,23 @@ resource "google_cloudfunctions2_function" "function" {
     available_memory                 = var.memory
     available_cpu                    = "1"
     timeout_seconds                  = each.value.timeout
-    min_instance_count               = var.min_instances
-    max_instance_count               = var.max_instances
     max_instance_request_concurrency = local.threads
     service_account_email            = local.runtime_accounts[each.value.runs_as]
-    # Bpium and Cloud Scheduler call from outside any VPC; IAM and the functions' own
-    # checks (signature, API key, OIDC) decide who gets in.
+    # A fixed bound where the function holds a share of the Bpium budget (main.tf).
+    max_instance_count = coalesce(each.value.max_instances, var.max_instances)
+    min_instance_count = min(var.min_instances, coalesce(each.value.max_instances, var.max_instances))
+    # Bpium, Cloud Scheduler and Cloud Tasks call from outside any VPC; IAM and the functions'
+    # own checks (signature, API key, OIDC) decide who gets in.
     ingress_settings = "ALLOW_ALL"
-    # checkov:skip=CKV_GCP_124: Bpium (a SaaS outside Google Cloud) and Cloud Scheduler must reach the functions; who gets in is decided by IAM for the jobs and by the signature or API key for the rest.
+    # checkov:skip=CKV_GCP_124: Bpium (a SaaS outside Google Cloud), Cloud Scheduler and Cloud Tasks must reach the functions; who gets in is decided by IAM for the jobs and the worker and by the signature or API key for the rest.
     all_traffic_on_latest_revision = true
-    environment_variables          = local.environment
+    # Shared settings, and per function: its timeout (Cloud Run exposes none; the code ends
+    # its own retries a few seconds before it) and its share of the Bpium budget.
+    environment_variables = merge(
+      local.environment,
+      { FUNCTION_TIMEOUT_SECONDS = tostring(each.value.timeout) },
+      each.value.bpium_rate_limit == null ? {} : { BPIUM_RATE_LIMIT = tostring(each.value.bpium_rate_limit) },
+    )
   }
 
   depends_on = [

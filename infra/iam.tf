@@ -6,6 +6,22 @@ resource "google_service_account" "webhooks" {
   description  = "Runs on_meeting_created, on_meeting_updated and on_meeting_deleted."
 }
 
+# The worker calls Bpium and Calendar but is never called by Bpium: it needs neither the
+# webhooks' secret string nor the right to create tasks.
+resource "google_service_account" "sync" {
+  account_id   = "${local.name}-sync"
+  display_name = "Bpium calendar: queue worker"
+  description  = "Runs sync_meeting, the worker Cloud Tasks calls."
+}
+
+# An identity of its own for the tasks' OIDC tokens, so that holding actAs on it (the
+# webhooks) lets a caller invoke the worker and nothing else.
+resource "google_service_account" "tasks" {
+  account_id   = "${local.name}-tasks"
+  display_name = "Bpium calendar: Cloud Tasks invoker"
+  description  = "The identity in the OIDC tokens Cloud Tasks sends to sync_meeting."
+}
+
 # The scenario functions call only Calendar: an account of their own keeps a leaked API key
 # (or a bug in them) away from Bpium's login and the webhooks' secret string.
 resource "google_service_account" "scenarios" {
@@ -37,23 +53,25 @@ locals {
     webhooks  = google_service_account.webhooks.email
     scenarios = google_service_account.scenarios.email
     jobs      = google_service_account.jobs.email
+    sync      = google_service_account.sync.email
   }
 
   # Who may read which secret (roles/secretmanager.secretAccessor on that secret only):
-  # - bpium-credentials: webhooks read employees' e-mails and write the event id back,
+  # - bpium-credentials: sync (the worker) reads employees' e-mails and writes the event id
+  #   back, webhooks do the same when they sync inline (Cloud Tasks did not take the task),
   #   jobs (reconcile) read the meetings of the window; scenarios never call Bpium;
   # - bpium-webhook-secret: webhooks verify X-Hook-Signature on every delivery;
   # - api-key: scenarios (list_events, create_calendar) check the key of every call; no
   #   webhook takes it;
-  # - google-oauth-client: webhooks and scenarios refresh in memory if the job fails, jobs on
-  #   schedule;
-  # - google-oauth-token: webhooks and scenarios call Calendar with it, jobs renew it.
+  # - google-oauth-client: sync, webhooks and scenarios refresh in memory if the job fails,
+  #   jobs on schedule;
+  # - google-oauth-token: sync, webhooks and scenarios call Calendar with it, jobs renew it.
   secret_readers = {
-    "bpium-credentials"    = ["webhooks", "jobs"]
+    "bpium-credentials"    = ["sync", "webhooks", "jobs"]
     "bpium-webhook-secret" = ["webhooks"]
     "api-key"              = ["scenarios"]
-    "google-oauth-client"  = ["webhooks", "scenarios", "jobs"]
-    "google-oauth-token"   = ["webhooks", "scenarios", "jobs"]
+    "google-oauth-client"  = ["sync", "webhooks", "scenarios", "jobs"]
+    "google-oauth-token"   = ["sync", "webhooks", "scenarios", "jobs"]
   }
   secret_reader_grants = merge([
     for secret, readers in local.secret_readers : {
@@ -98,6 +116,35 @@ resource "google_cloud_run_service_iam_member" "scheduler_invoker" {
   service  = google_cloudfunctions2_function.function[each.key].name
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
+# Cloud Tasks calls the worker with an OIDC token of the tasks account: the worker's only
+# invoker, and the tasks account invokes nothing else.
+resource "google_cloud_run_service_iam_member" "tasks_invoker" {
+  for_each = local.workers
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.function[each.key].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.tasks.email}"
+}
+
+# The webhooks create the worker's tasks (cloudtasks.tasks.create), on this queue only.
+resource "google_cloud_tasks_queue_iam_member" "webhooks_enqueuer" {
+  project  = var.project_id
+  location = google_cloud_tasks_queue.sync.location
+  name     = google_cloud_tasks_queue.sync.name
+  role     = "roles/cloudtasks.enqueuer"
+  member   = "serviceAccount:${google_service_account.webhooks.email}"
+}
+
+# A task that carries an OIDC token of an account can be created only by a caller with
+# iam.serviceAccounts.actAs on that account (Cloud Tasks' OidcToken reference): the webhooks
+# get it on the tasks account only, so they can have the worker called, and nothing else.
+resource "google_service_account_iam_member" "webhooks_act_as_tasks" {
+  service_account_id = google_service_account.tasks.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = "serviceAccount:${google_service_account.webhooks.email}"
 }
 
 # The build account writes its build logs...

@@ -1,4 +1,5 @@
-# Alerts by e-mail: a Google token that only a person can fix, and failed runs.
+# Alerts by e-mail: a Google token that only a person can fix, failed runs, and a queue of
+# syncs that does not drain.
 
 resource "google_monitoring_notification_channel" "email" {
   display_name = "Bpium calendar alerts"
@@ -56,5 +57,45 @@ resource "google_monitoring_alert_policy" "failed_runs" {
   documentation {
     mime_type = "text/markdown"
     content   = "A function answered 5xx. Its log entry names the catalog, record, hook event, sequence id and error code; a webhook that failed is healed by the next change of the record (or by reconcile). For refresh_tokens failures, see the error code: upstream_unavailable passes by itself, reauthorization_required needs `make authorize`."
+  }
+}
+
+# A task the worker keeps failing stays in the queue, retried with backoff for 7 days; a
+# backlog beyond the queue's pace keeps it full too. Either way the queue is never empty:
+# the lowest depth of every 5-minute window above 0 for 30 minutes means one of them.
+resource "google_monitoring_alert_policy" "queue_not_draining" {
+  display_name          = "Bpium calendar: queued syncs are not getting done"
+  combiner              = "OR"
+  notification_channels = [google_monitoring_notification_channel.email.id]
+
+  conditions {
+    display_name = "the sync queue has not been empty for 30 minutes"
+    condition_threshold {
+      filter          = "resource.type=\"cloud_tasks_queue\" AND resource.labels.queue_id=\"${google_cloud_tasks_queue.sync.name}\" AND metric.type=\"cloudtasks.googleapis.com/queue/depth\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "1800s"
+
+      aggregations {
+        alignment_period   = "300s"
+        per_series_aligner = "ALIGN_MIN"
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "86400s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      The Cloud Tasks queue `${google_cloud_tasks_queue.sync.name}` (region ${var.region}) has held tasks for 30 minutes: Bpium changes wait to reach the calendar.
+
+      - **A backlog** (a bulk import or mass edit): the queue sends 2.5 tasks a second to stay inside Bpium's limit, so 4,500 changes take 30 minutes. If the depth falls steadily, nothing needs doing.
+      - **A task that keeps failing**: `gcloud tasks list --queue=${google_cloud_tasks_queue.sync.name} --location=${var.region}` shows each task's attempts and last response. The `sync-meeting` logs name the record and the error code: `upstream_unavailable` or `bpium_rate_limited` (Bpium or Google down, or the Bpium account's limit used up by something else) passes by itself; `reauthorization_required` needs `make authorize`; a 403 from Cloud Run means the tasks account lost `roles/run.invoker` on sync-meeting (`make deploy` restores it).
+
+      Cloud Tasks retries each task with backoff up to hourly for 7 days, then drops it; reconcile heals any meeting whose task was dropped or deleted by hand (`gcloud tasks delete`).
+    EOT
   }
 }

@@ -28,18 +28,25 @@ output "bpium_web_requests" {
   }
 }
 
+output "tasks_queue" {
+  description = "The Cloud Tasks queue of the webhooks' work (TASKS_QUEUE): `gcloud tasks list --queue=<its last part> --location=<region>` shows what waits or retries."
+  value       = google_cloud_tasks_queue.sync.id
+}
+
 output "secrets_to_fill" {
   description = "Secret containers to fill with `make secrets` (and `make authorize` for the Google ones)."
   value       = sort(keys(google_secret_manager_secret.secret))
 }
 
 output "service_accounts" {
-  description = "The accounts the functions, the scheduler and the builds run as."
+  description = "The accounts the functions, the scheduler, the queue's tasks and the builds run as."
   value = {
     webhooks  = google_service_account.webhooks.email
     scenarios = google_service_account.scenarios.email
     jobs      = google_service_account.jobs.email
+    sync      = google_service_account.sync.email
     scheduler = google_service_account.scheduler.email
+    tasks     = google_service_account.tasks.email
     build     = google_service_account.build.email
   }
 }

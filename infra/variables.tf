@@ -78,17 +78,6 @@ variable "bpium_employee_email_field" {
   default     = "$email"
 }
 
-variable "bpium_rate_limit" {
-  description = "Bpium requests per 30 s each function instance may send (Bpium allows 100 per account); 0 = no limit."
-  type        = number
-  default     = 90
-
-  validation {
-    condition     = var.bpium_rate_limit >= 0 && var.bpium_rate_limit <= 100
-    error_message = "bpium_rate_limit must be 0-100."
-  }
-}
-
 variable "google_calendar_id" {
   description = "Calendar for meetings that name none."
   type        = string
@@ -250,7 +239,7 @@ variable "min_instances" {
 }
 
 variable "max_instances" {
-  description = "Upper bound of instances per function (bounds cost and Bpium's rate limit)."
+  description = "Upper bound of instances per function (bounds cost); sync_meeting and reconcile always run at most one, as they carry Bpium's rate budget."
   type        = number
   default     = 5
 
@@ -263,19 +252,26 @@ variable "max_instances" {
 variable "functions" {
   description = "Which functions to deploy (all by default)."
   type        = set(string)
-  default     = ["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "refresh_tokens", "reconcile"]
+  default     = ["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "refresh_tokens", "reconcile", "sync_meeting"]
 
   validation {
     condition = alltrue([
       for name in var.functions :
-      contains(["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "refresh_tokens", "reconcile"], name)
+      contains(["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "refresh_tokens", "reconcile", "sync_meeting"], name)
     ])
-    error_message = "functions may list on_meeting_created, on_meeting_updated, on_meeting_deleted, list_events, create_calendar, refresh_tokens, reconcile."
+    error_message = "functions may list on_meeting_created, on_meeting_updated, on_meeting_deleted, list_events, create_calendar, refresh_tokens, reconcile, sync_meeting."
+  }
+
+  validation {
+    condition = contains(var.functions, "sync_meeting") || !anytrue([
+      for name in ["on_meeting_created", "on_meeting_updated", "on_meeting_deleted"] : contains(var.functions, name)
+    ])
+    error_message = "The webhook functions queue their work for sync_meeting: deploy it with them."
   }
 }
 
 variable "alert_email" {
-  description = "Where alerts go: a revoked Google token, failing refreshes, failing webhooks."
+  description = "Where alerts go: a revoked Google token, failing functions, queued syncs that do not get done."
   type        = string
 
   validation {

@@ -69,13 +69,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def functions_served(names: Iterable[str], env: Mapping[str, str]) -> Iterator[dict[str, str]]:
-    """Each entry point in its own process, listening; stopped on the way out."""
+def functions_served(
+    names: Iterable[str], env: Mapping[str, str], ports: Mapping[str, int] | None = None
+) -> Iterator[dict[str, str]]:
+    """Each entry point in its own process, listening; stopped on the way out. `ports`
+    fixes some ports (the worker's, which the others must know before they start)."""
     started: list[subprocess.Popen[bytes]] = []
     urls: dict[str, str] = {}
     try:
         for name in names:
-            process, url = start_function(name, env)
+            process, url = start_function(name, env, port=(ports or {}).get(name))
             started.append(process)
             wait_listening(url, process)
             urls[name] = url

@@ -21,7 +21,7 @@ import requests
 from flask import Flask, jsonify
 from werkzeug.serving import make_server
 
-from sandbox.stack import API_KEY, ENTRY_POINTS, PORTS, Stack, start_stack
+from sandbox.stack import API_KEY, ENTRY_POINTS, PORTS, QUEUE, Stack, start_stack
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -68,6 +68,8 @@ def banner(stack: Stack, base: str) -> str:
         f"  Google stand-in        {stack.google_url}/calendar/v3/  (events: "
         f"{stack.google_url}/_sandbox/calendars/primary/events)",
         f"  Secret Manager         {stack.secrets_url}/v1/projects/local-project/secrets",
+        f"  Cloud Tasks            {stack.tasks_url}/v2/{QUEUE}/tasks  (the webhooks' queue;"
+        f" {stack.tasks_url}/_sandbox/tasks shows what waits)",
         f"  API key for scenarios  {API_KEY}",
         "",
         "refresh_tokens runs every 30 minutes, as Cloud Scheduler would run it.",
@@ -97,12 +99,18 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # our JSON log lines stay readable
-    stack = start_stack(PORTS["google"], PORTS["bpium"], PORTS["secrets"])
+    base = f"http://127.0.0.1:{args.port}"
+    stack = start_stack(
+        PORTS["google"],
+        PORTS["bpium"],
+        PORTS["secrets"],
+        tasks_port=PORTS["tasks"],
+        worker_url=f"{base}/sync_meeting",
+    )
     os.environ.update(stack.env)
     # For `make doctor LOCAL=1` and other tools in another terminal.
     ENV_FILE.parent.mkdir(exist_ok=True)
     ENV_FILE.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in stack.env.items()))
-    base = f"http://127.0.0.1:{args.port}"
     stack.subscribe({name: f"{base}/{name}" for name in ENTRY_POINTS})
     server = make_server("127.0.0.1", args.port, functions_app(), threaded=True)
     print(banner(stack, base), flush=True)

@@ -1,8 +1,9 @@
 """The whole local stand-in stack, seeded and wired: used by `make run`, the demo and tests.
 
-`start_stack()` serves Bpium, Google (Calendar + OAuth) and Secret Manager on 127.0.0.1,
-stores every secret the functions read in the Secret Manager stand-in, and returns the
-environment that points the functions at them.
+`start_stack()` serves Bpium, Google (Calendar + OAuth), Secret Manager and Cloud Tasks on
+127.0.0.1, stores every secret the functions read in the Secret Manager stand-in, and
+returns the environment that points the functions at them. The queue delivers to the
+worker `sync_meeting` at `worker_url` (set it with `Stack.deliver_to` once it is known).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox import bpium, google_calendar, secret_manager
+from sandbox import bpium, cloud_tasks, google_calendar, secret_manager
 from sandbox.common import ServerThread
 
 PROJECT = "local-project"
@@ -23,7 +24,20 @@ CLIENT_SECRET = "local-client-secret"
 REFRESH_TOKEN = "local-refresh-token"
 SCOPES = ["https://www.googleapis.com/auth/calendar"]
 # `make run` and `make demo` use these fixed ports.
-PORTS = {"functions": 8080, "bpium": 8081, "google": 8082, "secrets": 8083}
+PORTS = {"functions": 8080, "bpium": 8081, "google": 8082, "secrets": 8083, "tasks": 8084}
+QUEUE = f"projects/{PROJECT}/locations/local/queues/bpium-gcal-sync"
+TASKS_ACCOUNT = f"bpium-gcal-tasks@{PROJECT}.iam.gserviceaccount.com"
+# The queue infra/queue.tf deploys: the worker's share of Bpium's budget, one dispatch per
+# worker thread, retries with backoff for days.
+PRODUCTION_QUEUE = {
+    "max_dispatches_per_second": 2.5,
+    "max_concurrent_dispatches": 8,
+    "max_attempts": 100,
+    "max_retry_duration": 7 * 86400.0,
+    "min_backoff": 10.0,
+    "max_backoff": 3600.0,
+    "max_doublings": 9,
+}
 WEBHOOKS = {
     "on_meeting_created": "record.created",
     "on_meeting_updated": "record.updated",
@@ -31,7 +45,14 @@ WEBHOOKS = {
 }
 
 # Every entry point of functions/main.py.
-ENTRY_POINTS = (*WEBHOOKS, "list_events", "create_calendar", "refresh_tokens", "reconcile")
+ENTRY_POINTS = (
+    *WEBHOOKS,
+    "sync_meeting",
+    "list_events",
+    "create_calendar",
+    "refresh_tokens",
+    "reconcile",
+)
 
 
 @dataclass
@@ -39,6 +60,7 @@ class Stack:
     google: google_calendar.GoogleStandIn
     bpium: bpium.BpiumStandIn
     secrets: secret_manager.SecretManagerStandIn
+    tasks: cloud_tasks.CloudTasksStandIn
     servers: list[ServerThread]
     seed: dict[str, Any]
     env: dict[str, str] = field(default_factory=dict)
@@ -54,6 +76,14 @@ class Stack:
     @property
     def secrets_url(self) -> str:
         return self.servers[2].url
+
+    @property
+    def tasks_url(self) -> str:
+        return self.servers[3].url
+
+    def deliver_to(self, worker_url: str) -> None:
+        """Where the queue's tasks go: the functions read SYNC_WORKER_URL from `env`."""
+        self.env["SYNC_WORKER_URL"] = worker_url
 
     @property
     def meetings(self) -> str:
@@ -97,21 +127,35 @@ class Stack:
             self.bpium.add_hook(url_of[name], event, self.meetings, WEBHOOK_SECRET)
 
     def stop(self) -> None:
+        self.tasks.stop()
         for server in self.servers:
             server.stop()
 
 
 def start_stack(
-    google_port: int = 0, bpium_port: int = 0, secrets_port: int = 0, **bpium_options: Any
+    google_port: int = 0,
+    bpium_port: int = 0,
+    secrets_port: int = 0,
+    *,
+    tasks_port: int = 0,
+    worker_url: str = f"http://127.0.0.1:{PORTS['functions']}/sync_meeting",
+    queue: dict[str, Any] | None = None,
+    time_scale: float = 1.0,
+    **bpium_options: Any,
 ) -> Stack:
+    """`queue`: the queue's settings (`PRODUCTION_QUEUE` unless given); `time_scale`
+    shortens the queue's backoff (tests), never its rate."""
     google, google_server = google_calendar.serve(google_port)
     bpium_standin, bpium_server = bpium.serve(bpium_port, **bpium_options)
     secrets, secrets_server = secret_manager.serve(secrets_port)
+    tasks, tasks_server = cloud_tasks.serve(tasks_port, time_scale=time_scale)
+    tasks.add_queue(QUEUE, **(PRODUCTION_QUEUE if queue is None else queue))
     stack = Stack(
         google,
         bpium_standin,
         secrets,
-        [google_server, bpium_server, secrets_server],
+        tasks,
+        [google_server, bpium_server, secrets_server, tasks_server],
         bpium.seed(bpium_standin),
     )
     google.add_client(CLIENT_ID, CLIENT_SECRET)
@@ -128,5 +172,9 @@ def start_stack(
         "GOOGLE_TOKEN_URI": f"{stack.google_url}/token",
         "TIME_ZONE": "Europe/Moscow",
         "LOG_LEVEL": "INFO",
+        "TASKS_QUEUE": QUEUE,
+        "TASKS_ENDPOINT": stack.tasks_url,
+        "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
+        "SYNC_WORKER_URL": worker_url,
     }
     return stack

@@ -106,3 +106,9 @@ class Forbidden(UpstreamError):
     as reviving an event a person deleted in the Calendar UI)."""
 
     code = "calendar_forbidden"
+
+
+class PreconditionFailed(UpstreamError):
+    """Calendar's 412: the event changed since the etag we sent as If-Match."""
+
+    code = "precondition_failed"

@@ -12,6 +12,7 @@ generation of its id.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import log
@@ -22,7 +23,7 @@ from .domain import (
     Meeting,
     meet_request_id,
 )
-from .errors import Conflict, Forbidden, Gone, NotFound, UpstreamError
+from .errors import Conflict, Forbidden, Gone, NotFound, PreconditionFailed, UpstreamError
 from .event_ids import MAX_GENERATION, decode_event_id, event_id_for, generation_of
 
 
@@ -36,10 +37,30 @@ class EventCalendar(Protocol):
     ) -> dict[str, Any]: ...
 
     def patch(
-        self, calendar_id: str, event_id: str, body: Mapping[str, Any], *, send_updates: str
+        self,
+        calendar_id: str,
+        event_id: str,
+        body: Mapping[str, Any],
+        *,
+        send_updates: str,
+        if_match: str | None = None,
     ) -> dict[str, Any]: ...
 
     def get_event(self, calendar_id: str, event_id: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The event as it was before the record was read: its etag, None when it did not
+    exist. A write to that event succeeds only if nobody wrote it since."""
+
+    calendar_id: str
+    event_id: str
+    etag: str | None
+
+
+class Raced(Exception):
+    """Someone wrote the guarded event since its guard was taken: read the record again."""
 
 
 class EventExists(Exception):
@@ -81,8 +102,10 @@ class EventWriter:
         *,
         stored: str | None,
         patch_on_conflict: bool = True,
+        guard: Guard | None = None,
     ) -> tuple[str, dict[str, Any]]:
-        """("created" | "updated", the event). Raises EventExists (when asked), RecordGone."""
+        """("created" | "updated", the event). Raises EventExists (when asked), RecordGone,
+        Raced (when the guarded event changed)."""
         catalog_id, record_id = meeting.catalog_id, meeting.record_id
         first = generation_of(stored, catalog_id, record_id)
         ref = decode_event_id(stored) if stored else None
@@ -101,7 +124,13 @@ class EventWriter:
             event_id = event_id_for(catalog_id, record_id, generation)
             try:
                 return self._write_id(
-                    meeting, calendar_id, event_id, body, stored=stored, conflict=patch_on_conflict
+                    meeting,
+                    calendar_id,
+                    event_id,
+                    body,
+                    stored=stored,
+                    conflict=patch_on_conflict,
+                    guard=guard,
                 )
             except _Refused:
                 self._log_replaced(meeting, calendar_id, event_id)
@@ -119,11 +148,16 @@ class EventWriter:
         *,
         stored: str | None,
         conflict: bool,
+        guard: Guard | None = None,
     ) -> tuple[str, dict[str, Any]]:
-        """Writes under one id; `conflict`: patch when it exists (else raise EventExists)."""
-        if stored == event_id:
+        """Writes under one id; `conflict`: patch when it exists (else raise EventExists).
+        A guard on this event makes every write conditional on nobody having written it."""
+        if guard is not None and (guard.calendar_id, guard.event_id) != (calendar_id, event_id):
+            guard = None  # the record now names another calendar or id: nothing to compare
+        if stored == event_id and (guard is None or guard.etag is not None):
             try:
-                return "updated", self._update(meeting, calendar_id, event_id, body)
+                etag = guard.etag if guard else None
+                return "updated", self._update(meeting, calendar_id, event_id, body, etag)
             except _Missing:
                 log.warning("stored_event_missing", event_id=event_id, calendar_id=calendar_id)
         try:
@@ -131,13 +165,16 @@ class EventWriter:
                 calendar_id, {**body, "id": event_id}, send_updates=self.send_updates
             )
         except Conflict:
+            if guard is not None and guard.etag is None:
+                raise Raced from None  # absent when we read the record: created since
             if not conflict:
                 raise EventExists from None
         else:
             return "created", created
         try:
             # It exists: a retry, a duplicate webhook, an update first, or a cancelled event.
-            return "updated", self._update(meeting, calendar_id, event_id, body)
+            etag = guard.etag if guard else None
+            return "updated", self._update(meeting, calendar_id, event_id, body, etag)
         except _Missing:
             raise _Refused from None  # the id is taken where we cannot see it
 
@@ -175,11 +212,20 @@ class EventWriter:
         return ours
 
     def _update(
-        self, meeting: Meeting, calendar_id: str, event_id: str, body: EventBody
+        self,
+        meeting: Meeting,
+        calendar_id: str,
+        event_id: str,
+        body: EventBody,
+        if_match: str | None = None,
     ) -> dict[str, Any]:
         send = self.send_updates
         try:
-            event = self.calendar.patch(calendar_id, event_id, body, send_updates=send)
+            event = self.calendar.patch(
+                calendar_id, event_id, body, send_updates=send, if_match=if_match
+            )
+        except PreconditionFailed:
+            raise Raced from None
         except (NotFound, Gone):
             raise _Missing from None
         except Forbidden:

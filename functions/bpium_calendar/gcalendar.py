@@ -29,6 +29,7 @@ from .errors import (
     Forbidden,
     Gone,
     NotFound,
+    PreconditionFailed,
     UpstreamError,
     UpstreamUnavailable,
 )
@@ -61,8 +62,10 @@ def _error(exc: HttpError, what: str) -> AppError:
     """Applies DESIGN §6's retry rules by choosing which of our errors stands for `exc`."""
     status, reason = exc.resp.status, _reason(exc)
     message = f"Calendar {what}: {status} {reason or exc.reason}".strip()
-    if status in (404, 410):
-        return (NotFound if status == 404 else Gone)(message, reason=reason)
+    # 412: If-Match failed, someone wrote the event since (guides/version-resources).
+    plain: dict[int, type[AppError]] = {404: NotFound, 410: Gone, 412: PreconditionFailed}
+    if status in plain:
+        return plain[status](message, reason=reason)
     if status == 409 and reason in ("duplicate", ""):
         return Conflict(message)  # the id exists: "The requested identifier already exists"
     if status == 409:
@@ -199,8 +202,17 @@ class CalendarClient:
         return result
 
     def patch(
-        self, calendar_id: str, event_id: str, body: Mapping[str, Any], *, send_updates: str
+        self,
+        calendar_id: str,
+        event_id: str,
+        body: Mapping[str, Any],
+        *,
+        send_updates: str,
+        if_match: str | None = None,
     ) -> dict[str, Any]:
+        """Patches the fields in `body`; with `if_match`, only while the event still has
+        that etag (PreconditionFailed otherwise: developers.google.com/calendar/api/guides/
+        version-resources)."""
         request = self._events().patch(
             calendarId=calendar_id,
             eventId=event_id,
@@ -208,6 +220,8 @@ class CalendarClient:
             sendUpdates=send_updates,
             conferenceDataVersion=1 if "conferenceData" in body else 0,
         )
+        if if_match:
+            request.headers["If-Match"] = if_match
         result: dict[str, Any] = self._execute("patch", request)
         return result
 

@@ -162,6 +162,19 @@ def configure(level: str | None = None, project: str | None = None) -> None:
         logger.setLevel(level)
 
 
+def trace_header() -> str | None:
+    """The request's trace as an `X-Cloud-Trace-Context` value, to carry it onward."""
+    context = _context.get() or {}
+    trace = context.get("trace_id")
+    if not trace:
+        return None
+    span = context.get("span_id", "")
+    # The header's span id is decimal; a W3C traceparent's is hex.
+    if span and not span.isdigit():
+        span = str(int(span, 16)) if all(c in "0123456789abcdef" for c in span) else ""
+    return f"{trace}/{span};o=1" if span else trace
+
+
 @contextmanager
 def request_context(**fields: str) -> Iterator[None]:
     """Binds request fields (function, execution_id, trace_id, span_id) to every line inside."""

@@ -1,11 +1,13 @@
 """Use case `reconcile` (and the `backfill` command): make the calendar match Bpium.
 
 For a window of time it reads the meetings that start in it (paged, within Bpium's rate
-limit) and our events in it (by our private marks), then creates what is missing, patches
-what differs and cancels events whose record is gone, all through Calendar batch requests.
-An event whose record is not among the window's meetings is checked against Bpium first:
-the meeting may only have moved out of the window. It heals whatever webhook Bpium dropped,
-and running it twice changes nothing the second time.
+limit) and all our events (by our private marks, wherever they are in time), then creates
+what is missing, patches what differs and cancels events whose record is gone, all through
+Calendar batch requests. An event whose record is not among the window's meetings is
+checked against Bpium first: the meeting may only have moved out of the window. Outside
+the window only existence is checked, a bounded number of records a run (a rotating share
+of them when there are more), so Bpium's budget holds however long the history grows. It
+heals whatever webhook Bpium dropped, and running it twice changes nothing the second time.
 
 It writes nothing back to Bpium: the event ids are derived from the records, and the next
 webhook of a record fills its event-id field.
@@ -13,6 +15,7 @@ webhook of a record fills its event-id field.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from . import log
+from .bpium import IDS_PER_REQUEST
 from .domain import (
     PRIVATE_CATALOG_KEY,
     PRIVATE_RECORD_KEY,
@@ -29,7 +33,6 @@ from .domain import (
     bpium_time,
     meet_request_id,
     meeting_from_values,
-    rfc3339,
 )
 from .errors import AppError, Conflict, Forbidden, Gone, NotFound
 from .event_ids import decode_event_id, event_id_for, is_event_id
@@ -39,6 +42,8 @@ from .settings import Settings
 from .sync import CatalogSchemaCache, MeetingSync
 
 Progress = Callable[[int, int], None]
+# Bpium reads a run may spend on our events outside the window (a hundred records each).
+FAR_CHECK_CALLS = 40
 
 
 class BpiumBulk(Protocol):
@@ -77,6 +82,10 @@ class Plan:
     ops: list[BatchOp] = field(default_factory=list)
     records: dict[tuple[str, str], str] = field(default_factory=dict)  # (calendar, event) → record
     meetings: dict[tuple[str, str], Meeting] = field(default_factory=dict)
+    # Cancellations of events that have ended: nobody is mailed about a past meeting.
+    quiet: set[tuple[str, str]] = field(default_factory=set)
+    far_checked: int = 0  # records outside the window checked this run
+    far_total: int = 0  # of so many
 
     def count(self, method: str) -> int:
         return sum(1 for op in self.ops if op.method == method)
@@ -91,7 +100,30 @@ class Plan:
             "toCancel": self.count("delete"),
             "unchanged": self.unchanged,
             "invalid": self.invalid,
+            "farChecked": self.far_checked,
+            "farTotal": self.far_total,
         }
+
+
+def _moment(value: Mapping[str, Any] | None) -> datetime | None:
+    """An event time as an aware datetime (a date as its UTC midnight)."""
+    if not value:
+        return None
+    try:
+        if "date" in value:
+            return datetime.fromisoformat(str(value["date"])).replace(tzinfo=UTC)
+        return datetime.fromisoformat(str(value.get("dateTime"))).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def overlaps(event: Mapping[str, Any], start: datetime, end: datetime) -> bool:
+    """Whether the event is in the window the way events.list's timeMin/timeMax bound it
+    (it ends after the start and starts before the end); unreadable times count as in."""
+    begins, ends = _moment(event.get("start")), _moment(event.get("end"))
+    if begins is None or ends is None:
+        return True
+    return ends > start and begins < end
 
 
 def instant_of(value: Mapping[str, Any] | None) -> str | None:
@@ -178,9 +210,11 @@ class Reconciler:
         # When meetings can name their calendar, a copy may be left in any we write to.
         calendars.update(self.sync.other_calendars())
         events: dict[tuple[str, str], dict[str, Any]] = {}
+        far: dict[tuple[str, str], dict[str, Any]] = {}
         for calendar_id in sorted(calendars):
-            for event in self._our_events(calendar_id, start, end):
-                events[(calendar_id, event["id"])] = event
+            for event in self._our_events(calendar_id):
+                key = (calendar_id, event["id"])
+                (events if overlaps(event, start, end) else far)[key] = event
         # Events of records that are not among the window's meetings: moved, or gone.
         strays: dict[tuple[str, str], str] = {}
         for key, event in events.items():
@@ -190,17 +224,19 @@ class Reconciler:
         stray_ids = sorted(set(strays.values()))
         moved = self.bpium.records_by_id(catalog, stray_ids) if stray_ids else {}
         meetings.update(self._meetings(moved.values(), plan))
+        gone_far = self._gone_far(far, meetings, plan)
+        known = {**events, **far}  # a window meeting's event may still be outside it
         bodies = self._bodies(meetings)
         targets: set[tuple[str, str]] = set()
         for record_id, meeting in sorted(meetings.items()):
             calendar_id = meeting.calendar_id or self.settings.calendar_id
-            event_id = _target(meeting, events.get((calendar_id, meeting.stored_event_id or "")))
+            event_id = _target(meeting, known.get((calendar_id, meeting.stored_event_id or "")))
             key = (calendar_id, event_id)
             targets.add(key)
             plan.checked += 1
             plan.records[key] = record_id
             plan.meetings[key] = meeting
-            current = events.get(key)
+            current = known.get(key)
             body = bodies[record_id]
             if current is not None and meeting.meet and not has_conference(current):
                 # A person removed the Meet link: the usual request id would be ignored.
@@ -213,16 +249,42 @@ class Reconciler:
                 plan.unchanged += 1
         gone = {key: r for key, r in strays.items() if r not in meetings and r not in moved}
         # Ours, for a living record, but not its event: a copy left in a calendar the meeting
-        # moved out of, or an earlier id of it.
+        # moved out of, or an earlier id of it, wherever it is in time.
         copies = {
             key: record
-            for key, event in events.items()
+            for key, event in known.items()
             if (record := self._record_of(event)) in meetings and key not in targets
         }
-        for key, record_id in {**gone, **copies}.items():
+        now = self.clock()
+        for key, record_id in {**gone, **gone_far, **copies}.items():
             plan.ops.append(BatchOp("delete", *key))
             plan.records[key] = record_id
+            ends = _moment(known[key].get("end"))
+            if ends is not None and ends <= now:
+                plan.quiet.add(key)
         return plan
+
+    def _gone_far(
+        self,
+        far: Mapping[tuple[str, str], Mapping[str, Any]],
+        meetings: Mapping[str, Meeting],
+        plan: Plan,
+    ) -> dict[tuple[str, str], str]:
+        """Our events outside the window whose record Bpium no longer has. At most
+        FAR_CHECK_CALLS reads a run: with more records than that covers, a share of them
+        that rotates by the hour, so each is checked within a few runs."""
+        records = {key: r for key, e in far.items() if (r := self._record_of(e))}
+        ids = sorted({r for r in records.values() if r not in meetings})
+        plan.far_total = len(ids)
+        capacity = FAR_CHECK_CALLS * IDS_PER_REQUEST
+        if len(ids) > capacity:
+            shares = -(-len(ids) // capacity)
+            turn = int(self.clock().timestamp() // 3600) % shares
+            ids = [i for i in ids if _share(i, shares) == turn]
+        plan.far_checked = len(ids)
+        alive = self.bpium.records_by_id(self.settings.meetings_catalog, ids) if ids else {}
+        checked = set(ids)
+        return {k: r for k, r in records.items() if r in checked and r not in alive}
 
     @staticmethod
     def _with_meet_renewal(
@@ -240,11 +302,10 @@ class Reconciler:
         record = private.get(PRIVATE_RECORD_KEY)
         return str(record) if record else None
 
-    def _our_events(self, calendar_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def _our_events(self, calendar_id: str) -> list[dict[str, Any]]:
+        """Every live event carrying our catalog's mark, wherever it is in time."""
         params = {
             "privateExtendedProperty": f"{PRIVATE_CATALOG_KEY}={self.settings.meetings_catalog}",
-            "timeMin": rfc3339(start),
-            "timeMax": rfc3339(end),
         }
         try:
             items, _ = self.calendar.list_events(calendar_id, params, limit=None)
@@ -293,13 +354,16 @@ class Reconciler:
         retry: list[BatchOp] = []
         single: list[BatchOp] = []
         step = 500  # report progress every few batches
-        for start in range(0, total, step):
-            chunk = plan.ops[start : start + step]
-            for outcome in self.calendar.batch(chunk, send_updates=self.settings.send_updates):
-                self._count(outcome, plan, counts, retry, single)
-            done += len(chunk)
-            if progress:
-                progress(done, total)
+        loud = [op for op in plan.ops if (op.calendar_id, op.event_id) not in plan.quiet]
+        quiet = [op for op in plan.ops if (op.calendar_id, op.event_id) in plan.quiet]
+        for ops, send_updates in ((loud, self.settings.send_updates), (quiet, "none")):
+            for start in range(0, len(ops), step):
+                chunk = ops[start : start + step]
+                for outcome in self.calendar.batch(chunk, send_updates=send_updates):
+                    self._count(outcome, plan, counts, retry, single)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
         if retry:  # inserts that found their event (e.g. cancelled, outside the list): patch
             for outcome in self.calendar.batch(retry, send_updates=self.settings.send_updates):
                 self._count(outcome, plan, counts, [], single)
@@ -313,6 +377,8 @@ class Reconciler:
             "unchanged": plan.unchanged,
             "invalid": plan.invalid,
             "failed": counts["failed"],
+            "farChecked": plan.far_checked,
+            "farTotal": plan.far_total,
         }
 
     def _count(
@@ -391,3 +457,9 @@ def _target(meeting: Meeting, stored_event: Mapping[str, Any] | None) -> str:
         if private.get(PRIVATE_RECORD_KEY) == meeting.record_id:
             return stored  # our marks (the catalog was checked when listing)
     return event_id_for(meeting.catalog_id, meeting.record_id)
+
+
+def _share(record_id: str, shares: int) -> int:
+    """A record's share out of `shares`, the same in every run (not Python's salted hash)."""
+    digest = hashlib.sha256(record_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % shares

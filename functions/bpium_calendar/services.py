@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from . import log
 from .bpium import BpiumClient, RateLimiter
+from .employees import EmployeeEmails
 from .errors import ConfigError
 from .replay import ReplayGuard
 from .secret_store import (
@@ -29,8 +30,10 @@ from .sync import CatalogSchemaCache, MeetingSync
 
 if TYPE_CHECKING:
     from .gcalendar import CalendarClient
+    from .intake import Intake
     from .reconcile import Reconciler
     from .scenarios import Scenarios
+    from .tasks import TaskQueue
     from .tokens import TokenRefresher
 
 T = TypeVar("T")
@@ -82,7 +85,10 @@ class Services:
     @property
     def bpium(self) -> BpiumClient:
         def build() -> BpiumClient:
-            limiter = RateLimiter(self.settings.bpium_rate_limit)
+            # This instance's share of Bpium's per-account budget (infra/ sizes the shares).
+            limiter = RateLimiter(
+                self.settings.bpium_rate_limit, float(self.settings.bpium_rate_window_seconds)
+            )
             return BpiumClient(self.settings.bpium_api_url, self._bpium_login, limiter=limiter)
 
         return self._once("bpium", build)
@@ -135,9 +141,52 @@ class Services:
     def meeting_sync(self) -> MeetingSync:
         def build() -> MeetingSync:
             schema = CatalogSchemaCache(self.bpium, self.settings)
-            return MeetingSync(self.settings, self.bpium, self.calendar, schema)
+            emails = EmployeeEmails(
+                self.bpium,
+                self.settings.employee_email_field,
+                max_age=60.0 * self.settings.employee_email_cache_minutes,
+            )
+            return MeetingSync(self.settings, self.bpium, self.calendar, schema, emails)
 
         return self._once("meeting_sync", build)
+
+    @property
+    def task_queue(self) -> TaskQueue:
+        def build() -> TaskQueue:
+            from .tasks import TaskQueue
+
+            settings = self.settings
+            return TaskQueue(
+                lambda: self._once("tasks_client", self._tasks_client),
+                settings.tasks_queue,
+                settings.sync_worker_url,
+                settings.tasks_service_account,
+                # The worker's own timeout is not known here: Cloud Tasks' default, 10 min.
+                dispatch_deadline_seconds=600,
+            )
+
+        return self._once("task_queue", build)
+
+    def _tasks_client(self) -> object:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud.tasks_v2 import CloudTasksClient
+
+        endpoint = self.settings.tasks_endpoint
+        return CloudTasksClient(
+            transport="rest",
+            # A local stand-in, like Google's emulators, takes anonymous calls.
+            credentials=AnonymousCredentials() if endpoint else None,  # type: ignore[no-untyped-call]
+            client_options={"api_endpoint": endpoint} if endpoint else None,
+        )
+
+    @property
+    def intake(self) -> Intake:
+        def build() -> Intake:
+            from .intake import Intake
+
+            return Intake(self.settings, lambda: self.task_queue, lambda: self.meeting_sync)
+
+        return self._once("intake", build)
 
 
 _services: Services | None = None

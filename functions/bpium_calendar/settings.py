@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -24,6 +25,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 GOOGLE_CALENDAR_ENDPOINT = "https://www.googleapis.com/calendar/v3/"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+# Cloud Tasks queue names: projects/{p}/locations/{l}/queues/{q}.
+QUEUE_NAME = re.compile(r"projects/[a-z0-9:.-]+/locations/[a-z0-9-]+/queues/[A-Za-z0-9-]{1,100}")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,20 @@ class Settings:
     google_token_uri: str = GOOGLE_TOKEN_URI
     secret_manager_endpoint: str | None = None
     webhook_max_age_minutes: int = 60
+    bpium_rate_window_seconds: int = 30
+    employee_email_cache_minutes: int = 10
+    function_timeout_seconds: int = 60
+    tasks_queue: str = ""
+    sync_worker_url: str = ""
+    tasks_service_account: str | None = None
+    tasks_endpoint: str | None = None
+
+    @property
+    def work_deadline_seconds(self) -> float:
+        """How long a request may work: its function's timeout less a margin for the
+        answer (60 s leaves 50; 1800 s leaves 1770)."""
+        timeout = float(self.function_timeout_seconds)
+        return timeout - max(5.0, min(30.0, timeout / 6))
 
     @property
     def bpium_api_url(self) -> str:
@@ -126,7 +143,16 @@ class Settings:
             google_token_uri=reader.url("GOOGLE_TOKEN_URI") or GOOGLE_TOKEN_URI,
             secret_manager_endpoint=reader.url("SECRET_MANAGER_ENDPOINT") or None,
             webhook_max_age_minutes=reader.integer("WEBHOOK_MAX_AGE_MINUTES", 60, low=1),
+            bpium_rate_window_seconds=reader.integer("BPIUM_RATE_WINDOW_SECONDS", 30, low=1),
+            employee_email_cache_minutes=reader.integer("EMPLOYEE_EMAIL_CACHE_MINUTES", 10, low=0),
+            function_timeout_seconds=reader.integer("FUNCTION_TIMEOUT_SECONDS", 60, low=10),
+            tasks_queue=reader.text("TASKS_QUEUE", required=require_bpium),
+            sync_worker_url=reader.url("SYNC_WORKER_URL", required=require_bpium),
+            tasks_service_account=reader.text("TASKS_SERVICE_ACCOUNT") or None,
+            tasks_endpoint=reader.url("TASKS_ENDPOINT") or None,
         )
+        if settings.tasks_queue and not QUEUE_NAME.fullmatch(settings.tasks_queue):
+            reader.problems.append("TASKS_QUEUE: must be projects/{p}/locations/{l}/queues/{q}")
         if settings.secrets_backend == "secret-manager" and not settings.gcp_project:
             reader.problems.append("GCP_PROJECT: required with SECRETS_BACKEND=secret-manager")
         if not settings.google_calendar_endpoint.endswith("/calendar/v3/"):

@@ -11,21 +11,19 @@ from . import log
 from .domain import (
     Attendees,
     CatalogSchema,
-    EmployeeRef,
     EventBody,
     MappingOptions,
     Meeting,
-    Webhook,
     attendees,
-    calendar_of,
     event_body,
     meeting_from_values,
     parse_catalog,
-    update_is_noop,
 )
-from .errors import ConfigError, Gone, NotFound
+from .employees import EmployeeEmails
+from .errors import ConfigError, Gone, NotFound, UpstreamUnavailable
 from .event_ids import event_id_for, is_event_id
-from .event_writes import EventCalendar, EventExists, EventWriter, RecordGone
+from .event_writes import EventCalendar, EventExists, EventWriter, Guard, Raced, RecordGone
+from .jobs import SyncJob
 from .log import clip
 from .settings import Settings
 
@@ -34,8 +32,6 @@ class BpiumPort(Protocol):
     def get_catalog(self, catalog_id: str) -> dict[str, Any]: ...
 
     def patch_record(self, catalog_id: str, record_id: str, values: dict[str, Any]) -> None: ...
-
-    def employee_emails(self, refs: Sequence[EmployeeRef], email_field: str) -> list[str]: ...
 
     def get_record(self, catalog_id: str, record_id: str) -> dict[str, Any]: ...
 
@@ -82,6 +78,8 @@ class _EventExists(Exception):
 
 
 T = TypeVar("T")
+# Writes by others between our read and our write, before we let the queue retry later.
+MAX_RACES = 4
 
 
 @dataclass
@@ -165,11 +163,13 @@ class MeetingSync:
         bpium: BpiumPort,
         calendar: CalendarPort,
         schema: CatalogSchemaCache,
+        emails: EmployeeEmails,
     ) -> None:
         self.settings = settings
         self.bpium = bpium
         self.calendar = calendar
         self.schema = schema
+        self.emails = emails
         self.gate = RecordGate()
         self.writer = EventWriter(calendar, bpium, settings.send_updates)
         self.options = MappingOptions(
@@ -181,64 +181,88 @@ class MeetingSync:
             employees_catalog=settings.employees_catalog,
         )
 
-    def handle(self, webhook: Webhook, expected_event: str) -> SyncResult:
-        """What an entry point does with a verified, parsed webhook."""
-        if webhook.catalog_id != self.settings.meetings_catalog:
-            log.warning("webhook_ignored", reason="other_catalog", **webhook.log_fields())
-            return SyncResult("ignored", reason="other_catalog")
-        if webhook.event != expected_event:
-            log.warning("webhook_ignored", reason="unexpected_event", **webhook.log_fields())
-            return SyncResult("ignored", reason="unexpected_event")
-        if webhook.event == "record.deleted":
-            return self.cancel(webhook)
-        if webhook.event == "record.created":
-            return self._created(webhook)
-        reason = update_is_noop(webhook, self.settings.fields)
-        if reason:
-            log.info("webhook_ignored", reason=reason, **webhook.log_fields())
-            return SyncResult("ignored", reason=reason)
-        previous = None
-        if self.settings.fields.calendar:
-            previous = calendar_of(webhook.prev_values, self.settings.fields.calendar)
-            previous = previous or self.settings.calendar_id
-        return self.sync_latest(webhook.catalog_id, webhook.record_id, previous_calendar=previous)
-
-    def _created(self, webhook: Webhook) -> SyncResult:
-        try:
-            # The common case costs no read of the record: its values came with the hook.
-            return self.upsert(
-                webhook.catalog_id, webhook.record_id, webhook.values, patch_on_conflict=False
-            )
-        except _EventExists:
-            # A repeat, or an update got there first: sync from the record as it is now.
-            return self.sync_latest(webhook.catalog_id, webhook.record_id)
+    def run(self, job: SyncJob) -> SyncResult:
+        """Does one job: what a webhook asked for, in the worker or inline."""
+        if job.event == "record.deleted":
+            return self.cancel(job)
+        if job.event == "record.created" and job.values is not None:
+            try:
+                # The common case costs no read of the record: its values came with the hook.
+                return self.upsert(
+                    job.catalog_id, job.record_id, job.values, patch_on_conflict=False
+                )
+            except _EventExists:
+                pass  # a repeat, or an update got there first: sync from the record as it is
+        return self.sync_latest(
+            job.catalog_id,
+            job.record_id,
+            previous_calendar=job.previous_calendar,
+            calendar_hint=job.calendar,
+            event_hint=job.event_id,
+        )
 
     def sync_latest(
-        self, catalog_id: str, record_id: str, *, previous_calendar: str | None = None
+        self,
+        catalog_id: str,
+        record_id: str,
+        *,
+        previous_calendar: str | None = None,
+        calendar_hint: str | None = None,
+        event_hint: str | None = None,
     ) -> SyncResult:
         """Syncs the record as Bpium holds it now, one request per record at a time.
 
         Webhooks may arrive late, twice or out of order, and many at once: reading the record
         (instead of trusting the hook's values) makes the last sync carry the last state, and
         a request that waited while another one read the record after it arrived has nothing
-        left to do.
+        left to do. Across instances, the event's etag, taken before the read, is the write's
+        precondition (If-Match): a write by anyone since makes us read the record again, so
+        an older state never lands last.
         """
 
         def work() -> SyncResult:
-            try:
-                record = self.bpium.get_record(catalog_id, record_id)
-            except NotFound:
-                log.info("webhook_ignored", reason="record_gone", record_id=record_id)
-                return SyncResult("ignored", reason="record_gone")
-            return self.upsert(
-                catalog_id,
-                record_id,
-                record.get("values") or {},
-                previous_calendar=previous_calendar,
+            for _ in range(MAX_RACES):
+                guard = self._guard(catalog_id, record_id, calendar_hint, event_hint)
+                try:
+                    record = self.bpium.get_record(catalog_id, record_id)
+                except NotFound:
+                    log.info("webhook_ignored", reason="record_gone", record_id=record_id)
+                    return SyncResult("ignored", reason="record_gone")
+                try:
+                    return self.upsert(
+                        catalog_id,
+                        record_id,
+                        record.get("values") or {},
+                        previous_calendar=previous_calendar,
+                        guard=guard,
+                    )
+                except Raced:
+                    log.info(
+                        "event_raced",
+                        event_id=guard.event_id,
+                        calendar_id=guard.calendar_id,
+                        catalog_id=catalog_id,
+                        record_id=record_id,
+                    )
+            raise UpstreamUnavailable(
+                f"the event of record {catalog_id}/{record_id} kept changing while we wrote it",
+                code="event_contended",
             )
 
         result = self.gate.run((catalog_id, record_id), work)
         return result or SyncResult("ignored", reason="already_synced")
+
+    def _guard(
+        self, catalog_id: str, record_id: str, calendar_hint: str | None, event_hint: str | None
+    ) -> Guard:
+        """The event as it is before we read the record: its etag, or None if absent."""
+        calendar_id = calendar_hint or self.settings.calendar_id
+        event_id = event_hint or event_id_for(catalog_id, record_id)
+        try:
+            etag = self.calendar.get_event(calendar_id, event_id).get("etag")
+        except (NotFound, Gone):
+            etag = None
+        return Guard(calendar_id, event_id, str(etag) if etag else None)
 
     def upsert(
         self,
@@ -248,13 +272,17 @@ class MeetingSync:
         *,
         previous_calendar: str | None = None,
         patch_on_conflict: bool = True,
+        guard: Guard | None = None,
     ) -> SyncResult:
         """Makes the record's event match its values and writes the event id back."""
         meeting = meeting_from_values(
             catalog_id, record_id, values, self.schema.get(), self.options
         )
         return self.sync_meeting(
-            meeting, previous_calendar=previous_calendar, patch_on_conflict=patch_on_conflict
+            meeting,
+            previous_calendar=previous_calendar,
+            patch_on_conflict=patch_on_conflict,
+            guard=guard,
         )
 
     def sync_meeting(
@@ -263,14 +291,11 @@ class MeetingSync:
         *,
         previous_calendar: str | None = None,
         patch_on_conflict: bool = True,
+        guard: Guard | None = None,
     ) -> SyncResult:
         """Makes the meeting's event match it and writes the event id back."""
         catalog_id, record_id = meeting.catalog_id, meeting.record_id
-        employee_emails = (
-            self.bpium.employee_emails(meeting.employees, self.settings.employee_email_field)
-            if meeting.employees
-            else []
-        )
+        employee_emails = self.emails.emails(meeting.employees) if meeting.employees else []
         body, people = self.body(meeting, employee_emails)
         if people.dropped:
             log.warning(
@@ -297,7 +322,12 @@ class MeetingSync:
             self._move(previous_calendar, moving, calendar_id)
         try:
             action, event = self.writer.write(
-                meeting, calendar_id, body, stored=stored, patch_on_conflict=patch_on_conflict
+                meeting,
+                calendar_id,
+                body,
+                stored=stored,
+                patch_on_conflict=patch_on_conflict,
+                guard=guard,
             )
         except EventExists:
             raise _EventExists from None
@@ -394,11 +424,11 @@ class MeetingSync:
             return "absent"
         return "cancelled"
 
-    def cancel(self, webhook: Webhook) -> SyncResult:
+    def cancel(self, job: SyncJob) -> SyncResult:
         """Cancels the record's events wherever we put them: ours by id, and the live ones
         carrying our marks (a later generation of our id, an earlier id scheme, a copy left
         in another calendar); every calendar we write to when meetings can name theirs."""
-        catalog_id, record_id = webhook.catalog_id, webhook.record_id
+        catalog_id, record_id = job.catalog_id, job.record_id
         derived = event_id_for(catalog_id, record_id)
         default = self.settings.calendar_id
         cancelled: list[tuple[str, str]] = []
@@ -415,7 +445,7 @@ class MeetingSync:
         if not cancelled and repeated:
             cancelled = [(default, derived)]  # a repeated delivery: it was cancelled already
         if not cancelled:
-            log.info("webhook_ignored", reason="no_event", **webhook.log_fields())
+            log.info("webhook_ignored", reason="no_event", **job.log_fields())
             return SyncResult("ignored", calendar_id=default, reason="no_event")
         log.info(
             "event_cancelled",

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 MAX_BODY_BYTES = 1024 * 1024
 SIGNATURE_HEADER = "X-Hook-Signature"
-# Cloud Functions' default timeout is 60 s: retries stop in time to answer by then.
+# Until the settings are read: Cloud Functions' default timeout is 60 s, and retries stop
+# in time to answer by then. Each function then works to its own timeout's deadline.
 DEADLINE_SECONDS = 50.0
 _EXECUTION_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?")
@@ -157,7 +158,7 @@ def scenario_call(
 def meeting_webhook(
     name: str, request: flask.Request, event: str, services: Callable[[], Services]
 ) -> flask.Response:
-    """A Bpium webhook: verify, parse, then let the meeting sync handle it."""
+    """A Bpium webhook: verify, parse, then decide the no-ops or queue the sync."""
 
     def handle() -> tuple[int, dict[str, Any]]:
         if request.method != "POST":
@@ -172,11 +173,11 @@ def meeting_webhook(
             log.warning("webhook_ignored", reason="replayed", why=replayed, **webhook.log_fields())
             return 200, {"status": "ignored", "reason": "replayed"}
         try:
-            result = ready.meeting_sync.handle(webhook, event)
+            with deadline_in(ready.settings.work_deadline_seconds):
+                return 200, ready.intake.handle(webhook, event)
         except AppError as exc:
             exc.context.update(webhook.log_fields())
             raise
-        return 200, result.to_json()
 
     return endpoint(name, request, handle)
 
@@ -187,5 +188,12 @@ def scheduled_job(
     services: Callable[[], Services],
     job: Callable[[Services], dict[str, Any]],
 ) -> flask.Response:
-    """Cloud Scheduler's call (IAM-authenticated by the platform): run the job, answer counts."""
-    return endpoint(name, request, lambda: (200, job(services())))
+    """Cloud Scheduler's call (IAM-authenticated by the platform): run the job, answer counts.
+    It may work until shortly before its function's timeout (`FUNCTION_TIMEOUT_SECONDS`)."""
+
+    def handle() -> tuple[int, dict[str, Any]]:
+        ready = services()
+        with deadline_in(ready.settings.work_deadline_seconds):
+            return 200, job(ready)
+
+    return endpoint(name, request, handle)

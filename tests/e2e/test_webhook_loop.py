@@ -12,18 +12,22 @@ import requests
 
 from bpium_calendar.event_ids import event_id_for
 from sandbox.bpium import DEMO_LOGIN, DEMO_PASSWORD
-from sandbox.processes import functions_served
+from sandbox.processes import free_port, functions_served
 from sandbox.stack import WEBHOOKS, Stack, start_stack
-from tests.conftest import sign
+from tests.conftest import TEST_QUEUE, TIME_SCALE, sign
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def running() -> Iterator[tuple[Stack, dict[str, str]]]:
-    stack = start_stack()
+    stack = start_stack(queue=TEST_QUEUE, time_scale=TIME_SCALE)
+    worker = free_port()
+    stack.deliver_to(f"http://127.0.0.1:{worker}")
+    names = [*WEBHOOKS, "sync_meeting"]
+    env = {**os.environ, **stack.env, "THREADS": "4"}
     try:
-        with functions_served(WEBHOOKS, {**os.environ, **stack.env, "THREADS": "4"}) as urls:
+        with functions_served(names, env, {"sync_meeting": worker}) as urls:
             stack.subscribe(urls)
             yield stack, urls
     finally:
@@ -54,9 +58,10 @@ def values(**extra: object) -> dict[str, object]:
 
 
 def settle(stack: Stack) -> None:
-    # Deliveries may cause new ones (our write-back): wait until the queue stays empty.
+    # Deliveries may cause new ones (our write-back): wait until both queues stay empty.
     for _ in range(3):
         assert stack.bpium.wait_idle(timeout=30)
+        assert stack.tasks.wait_idle(timeout=30)
         time.sleep(0.1)
 
 
@@ -137,7 +142,8 @@ def test_duplicate_and_out_of_order_deliveries_give_one_event(
         timeout=30,
         headers={"X-Hook-Signature": sign(raw), "Content-Type": "application/json"},
     )
-    assert answer.json()["status"] == "updated"
+    assert answer.json()["status"] == "queued"
+    settle(stack)
     ours = [
         e
         for e in stack.google.events("primary")

@@ -41,8 +41,20 @@ def test_the_real_infra_and_code_agree(infra: dict) -> None:
         + agreement.check_public(infra)
         + agreement.check_accounts(infra)
         + agreement.check_least_privilege(infra)
+        + agreement.check_queue_access(infra)
+        + agreement.check_retries(infra)
+        + agreement.check_budget(infra)
+        + agreement.check_timeouts(infra)
     )
     assert problems == []
+
+
+def test_the_real_infra_keeps_the_queue_the_budget_and_the_timeouts(infra: dict) -> None:
+    """The checks that read infra/ alone (no code), apart, so that they report on their own."""
+    assert agreement.check_queue_access(infra) == []
+    assert agreement.check_retries(infra) == []
+    assert agreement.check_budget(infra) == []
+    assert agreement.check_timeouts(infra) == []
 
 
 def test_entry_points_are_read_from_main() -> None:
@@ -104,7 +116,50 @@ def test_a_new_required_setting_fails_until_terraform_sets_it(infra: dict) -> No
 def test_settings_variables_are_found() -> None:
     known, required = agreement.settings_variables(SETTINGS)
     assert {"BPIUM_URL", "SEND_UPDATES", "REMINDER_METHOD", "SECRET_MANAGER_ENDPOINT"} <= known
-    assert required == {"BPIUM_URL", "BPIUM_MEETINGS_CATALOG", "BPIUM_FIELDS", "GCP_PROJECT"}
+    assert {"FUNCTION_TIMEOUT_SECONDS", "TASKS_SERVICE_ACCOUNT", "TASKS_ENDPOINT"} <= known
+    assert required == {
+        "BPIUM_URL",
+        "BPIUM_MEETINGS_CATALOG",
+        "BPIUM_FIELDS",
+        "GCP_PROJECT",
+        "TASKS_QUEUE",
+        "SYNC_WORKER_URL",
+    }
+
+
+def test_per_function_variables_are_read_from_the_merge(infra: dict) -> None:
+    body = infra["resource"]["google_cloudfunctions2_function"]["function"]
+    expression = body["service_config"][0]["environment_variables"]
+    assert agreement.function_variables(expression) == {
+        "FUNCTION_TIMEOUT_SECONDS",
+        "BPIUM_RATE_LIMIT",
+    }
+
+
+def test_a_per_function_variable_the_settings_do_not_know_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    config = changed["resource"]["google_cloudfunctions2_function"]["function"]["service_config"][0]
+    config["environment_variables"] = config["environment_variables"].replace(
+        "FUNCTION_TIMEOUT_SECONDS =", "FUNCTION_TIMEOUT ="
+    )
+    assert agreement.check_environment(changed, SETTINGS) == [
+        "FUNCTION_TIMEOUT: set by Terraform but unknown to the settings"
+    ]
+
+
+def test_an_environment_without_the_shared_settings_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    config = changed["resource"]["google_cloudfunctions2_function"]["function"]["service_config"][0]
+    config["environment_variables"] = "${{FUNCTION_TIMEOUT_SECONDS = tostring(each.value.timeout)}}"
+    assert agreement.check_environment(changed, SETTINGS) == [
+        "BPIUM_FIELDS: required by the settings but not set by Terraform",
+        "BPIUM_MEETINGS_CATALOG: required by the settings but not set by Terraform",
+        "BPIUM_URL: required by the settings but not set by Terraform",
+        "GCP_PROJECT: required by the settings but not set by Terraform",
+        "SYNC_WORKER_URL: required by the settings but not set by Terraform",
+        "TASKS_QUEUE: required by the settings but not set by Terraform",
+        "function function: environment_variables must merge local.environment",
+    ]
 
 
 def test_a_secret_read_only_by_the_code_fails(infra: dict) -> None:
@@ -135,6 +190,7 @@ def test_a_missing_grant_fails(infra: dict) -> None:
     assert agreement.check_secrets(changed, SECRET_STORE) == [
         "secret google-oauth-token: account jobs needs access but has none",
         "secret google-oauth-token: account scenarios needs access but has none",
+        "secret google-oauth-token: account sync needs access but has none",
     ]
 
 
@@ -156,6 +212,25 @@ def test_scenarios_and_webhooks_run_as_accounts_of_their_own(infra: dict) -> Non
     readable = agreement.readable_secrets(infra)
     assert readable["scenarios"] == {"api-key", "google-oauth-client", "google-oauth-token"}
     assert "api-key" not in readable["webhooks"]
+
+
+def test_the_worker_runs_as_its_own_account_that_reads_only_what_it_syncs_with(
+    infra: dict,
+) -> None:
+    assert infra["locals"]["entry_points"]["sync_meeting"]["runs_as"] == "sync"
+    assert agreement.readable_secrets(infra)["sync"] == {
+        "bpium-credentials",
+        "google-oauth-client",
+        "google-oauth-token",
+    }
+
+
+def test_granting_the_webhook_secret_to_the_worker_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["secret_readers"]["bpium-webhook-secret"].append("sync")
+    assert agreement.check_least_privilege(changed) == [
+        "sync_meeting: runs as sync, which can read bpium-webhook-secret"
+    ]
 
 
 def test_a_scenario_function_on_an_account_that_reads_bpium_fails(infra: dict) -> None:
@@ -280,6 +355,347 @@ def test_an_unconditional_public_grant_fails(infra: dict) -> None:
     ]
 
 
+def test_making_the_worker_public_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["sync_meeting"]["public"] = True
+    assert agreement.check_public(changed) == ["sync_meeting: public but should need IAM"]
+    assert agreement.check_queue_access(changed) == [
+        "invoker grant public_invoker: lets allUsers invoke sync_meeting; only the tasks "
+        "account may"
+    ]
+
+
+def test_the_scheduler_invoking_the_worker_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    grant = changed["resource"]["google_cloud_run_service_iam_member"]["scheduler_invoker"]
+    grant["for_each"] = "${local.functions}"
+    assert agreement.check_queue_access(changed) == [
+        "invoker grant scheduler_invoker: lets scheduler invoke sync_meeting; only the tasks "
+        "account may"
+    ]
+
+
+def test_a_single_invoker_grant_on_the_worker_counts_too(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["resource"]["google_cloud_run_v2_service_iam_member"] = {
+        "jobs_worker": {
+            "name": '${google_cloudfunctions2_function.function["sync_meeting"].name}',
+            "role": "roles/run.invoker",
+            "member": "serviceAccount:${google_service_account.jobs.email}",
+        }
+    }
+    assert agreement.check_queue_access(changed) == [
+        "invoker grant jobs_worker: lets jobs invoke sync_meeting; only the tasks account may"
+    ]
+
+
+def test_the_tasks_account_invoking_more_than_the_worker_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    grant = changed["resource"]["google_cloud_run_service_iam_member"]["tasks_invoker"]
+    grant["for_each"] = "${local.jobs}"
+    assert agreement.check_queue_access(changed) == [
+        "invoker grant tasks_invoker: lets the tasks account invoke reconcile, refresh_tokens; "
+        "it may invoke only the worker",
+        "sync_meeting: the tasks account cannot invoke it (every Cloud Tasks call would get 403)",
+    ]
+
+
+def test_a_worker_the_tasks_account_cannot_invoke_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    del changed["resource"]["google_cloud_run_service_iam_member"]["tasks_invoker"]
+    assert agreement.check_queue_access(changed) == [
+        "sync_meeting: the tasks account cannot invoke it (every Cloud Tasks call would get 403)"
+    ]
+
+
+def test_any_other_role_for_the_tasks_account_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["resource"]["google_project_iam_member"]["tasks_invoker"] = {
+        "project": "${var.project_id}",
+        "role": "roles/run.invoker",
+        "member": "serviceAccount:${google_service_account.tasks.email}",
+    }
+    assert agreement.check_queue_access(changed) == [
+        "google_project_iam_member.tasks_invoker: grants the tasks account roles/run.invoker; "
+        "it holds only roles/run.invoker on the worker"
+    ]
+
+
+def test_a_function_running_as_the_tasks_account_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["runtime_accounts"]["tasks"] = "${google_service_account.tasks.email}"
+    assert agreement.check_queue_access(changed) == [
+        "runtime account tasks: no function may run as the tasks account"
+    ]
+
+
+def test_an_enqueuer_other_than_the_webhooks_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    grants = changed["resource"]["google_cloud_tasks_queue_iam_member"]
+    grants["jobs_enqueuer"] = {
+        **grants["webhooks_enqueuer"],
+        "member": "serviceAccount:${google_service_account.jobs.email}",
+    }
+    assert agreement.check_queue_access(changed) == [
+        "queue grant jobs_enqueuer: gives jobs roles/cloudtasks.enqueuer; only the webhooks use it"
+    ]
+
+
+def test_a_broader_queue_role_for_the_webhooks_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    grant = changed["resource"]["google_cloud_tasks_queue_iam_member"]["webhooks_enqueuer"]
+    grant["role"] = "roles/cloudtasks.admin"
+    assert agreement.check_queue_access(changed) == [
+        "queue grant webhooks_enqueuer: roles/cloudtasks.admin; the webhooks need only the "
+        "enqueuer",
+        "webhooks: no roles/cloudtasks.enqueuer on the queue (no task could be created)",
+    ]
+
+
+def test_a_project_wide_enqueuer_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["resource"]["google_project_iam_member"]["webhooks_tasks"] = {
+        "project": "${var.project_id}",
+        "role": "roles/cloudtasks.enqueuer",
+        "member": "serviceAccount:${google_service_account.webhooks.email}",
+    }
+    assert agreement.check_queue_access(changed) == [
+        "project grant webhooks_tasks: roles/cloudtasks.enqueuer on the whole project"
+    ]
+
+
+def test_webhooks_without_the_enqueuer_fail(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    del changed["resource"]["google_cloud_tasks_queue_iam_member"]["webhooks_enqueuer"]
+    assert agreement.check_queue_access(changed) == [
+        "webhooks: no roles/cloudtasks.enqueuer on the queue (no task could be created)"
+    ]
+
+
+def test_act_as_on_another_account_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    grant = changed["resource"]["google_service_account_iam_member"]["webhooks_act_as_tasks"]
+    grant["service_account_id"] = "${google_service_account.sync.name}"
+    assert agreement.check_queue_access(changed) == [
+        "account grant webhooks_act_as_tasks: gives webhooks roles/iam.serviceAccountUser on "
+        "sync; only on tasks",
+        "webhooks: no roles/iam.serviceAccountUser on the tasks account (Cloud Tasks refuses a "
+        "task with its OIDC token)",
+    ]
+
+
+def test_act_as_for_another_account_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    grants = changed["resource"]["google_service_account_iam_member"]
+    grants["scenarios_act_as_tasks"] = {
+        **grants["webhooks_act_as_tasks"],
+        "member": "serviceAccount:${google_service_account.scenarios.email}",
+    }
+    assert agreement.check_queue_access(changed) == [
+        "account grant scenarios_act_as_tasks: gives scenarios roles/iam.serviceAccountUser on "
+        "tasks; only the webhooks"
+    ]
+
+
+def test_a_project_wide_service_account_user_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["resource"]["google_project_iam_member"]["webhooks_act_as"] = {
+        "project": "${var.project_id}",
+        "role": "roles/iam.serviceAccountUser",
+        "member": "serviceAccount:${google_service_account.webhooks.email}",
+    }
+    assert agreement.check_queue_access(changed) == [
+        "project grant webhooks_act_as: roles/iam.serviceAccountUser on the whole project"
+    ]
+
+
+def test_webhooks_without_act_as_fail(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    del changed["resource"]["google_service_account_iam_member"]["webhooks_act_as_tasks"]
+    assert agreement.check_queue_access(changed) == [
+        "webhooks: no roles/iam.serviceAccountUser on the tasks account (Cloud Tasks refuses a "
+        "task with its OIDC token)"
+    ]
+
+
+def test_the_queue_retries_for_seven_days(infra: dict) -> None:
+    retry = infra["resource"]["google_cloud_tasks_queue"]["sync"]["retry_config"][0]
+    assert agreement.retry_span(retry) == 7 * 24 * 3600
+
+
+def test_a_retry_shorter_than_a_day_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    retry = changed["resource"]["google_cloud_tasks_queue"]["sync"]["retry_config"][0]
+    retry.update(max_attempts=5, max_retry_duration="3600s")
+    assert agreement.check_retries(changed) == [
+        "queue sync: retries end after 1.0 h; at least 24 h needed"
+    ]
+
+
+def test_a_retry_without_literal_limits_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    retry = changed["resource"]["google_cloud_tasks_queue"]["sync"]["retry_config"][0]
+    retry["max_backoff"] = "${var.max_backoff}"
+    assert agreement.check_retries(changed) == [
+        "queue sync: retry_config must set every limit as a literal (not a duration literal: "
+        "'${var.max_backoff}')"
+    ]
+
+
+def test_retry_intervals_follow_cloud_tasks_example() -> None:
+    """RetryConfig.max_doublings: min 10 s, max 300 s, 3 doublings retry after 10, 20, 40,
+    80, 160, 240, 300, 300 s; max_attempts and max_retry_duration must both be reached."""
+    retry = {"min_backoff": "10s", "max_backoff": "300s", "max_doublings": 3}
+    spans = [
+        agreement.retry_span({**retry, "max_attempts": n, "max_retry_duration": "0s"})
+        for n in range(1, 10)
+    ]
+    assert spans == [0, 10, 30, 70, 150, 310, 550, 850, 1150]
+    assert agreement.retry_span({**retry, "max_attempts": 3, "max_retry_duration": "600s"}) == 600
+    assert agreement.retry_span(
+        {**retry, "max_attempts": -1, "max_retry_duration": "600s"}
+    ) == float("inf")
+
+
+def test_the_budget_is_the_worker_the_jobs_and_the_fallback(infra: dict) -> None:
+    specs, budget = infra["locals"]["entry_points"], infra["locals"]["bpium_budget"]
+    worker = budget["worker"] * specs["sync_meeting"]["max_instances"]
+    jobs = budget["jobs"] * specs["reconcile"]["max_instances"]
+    assert worker + jobs + budget["fallback"] <= agreement.BPIUM_ACCOUNT_LIMIT
+    rate = infra["resource"]["google_cloud_tasks_queue"]["sync"]["rate_limits"][0]
+    assert rate["max_dispatches_per_second"] * agreement.BPIUM_WINDOW_SECONDS <= worker
+
+
+def test_a_larger_worker_share_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["bpium_budget"]["worker"] = 90
+    assert agreement.check_budget(changed) == [
+        "Bpium budget: 5 (fallback) + 20 × 1 (reconcile) + 90 × 1 (sync_meeting) = 115 requests "
+        "per 30 s, more than Bpium's 100"
+    ]
+
+
+def test_a_second_worker_instance_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["sync_meeting"]["max_instances"] = 2
+    assert agreement.check_budget(changed) == [
+        "Bpium budget: 5 (fallback) + 20 × 1 (reconcile) + 75 × 2 (sync_meeting) = 175 requests "
+        "per 30 s, more than Bpium's 100"
+    ]
+
+
+def test_a_worker_bounded_only_by_max_instances_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["sync_meeting"]["max_instances"] = None
+    assert agreement.check_budget(changed) == [
+        "sync_meeting: holds a Bpium share per instance but only var.max_instances bounds it",
+        "queue sync: 2.5 tasks/s is 75 per 30 s, more than the worker's 0 Bpium requests",
+        "queue sync: max_concurrent_dispatches 8 exceeds the worker's 0 threads",
+    ]
+
+
+def test_a_bpium_caller_without_a_share_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["reconcile"]["bpium_rate_limit"] = None
+    assert agreement.check_budget(changed) == [
+        "reconcile: calls Bpium but has no bpium_rate_limit (it would take the code's default, "
+        "90 per instance)"
+    ]
+
+
+def test_a_share_of_zero_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["bpium_budget"]["fallback"] = 0
+    assert agreement.check_budget(changed) == [
+        "Bpium share fallback: 0 is not a limit (0 means none)"
+    ]
+
+
+def test_a_queue_faster_than_the_worker_share_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    limits = changed["resource"]["google_cloud_tasks_queue"]["sync"]["rate_limits"][0]
+    limits["max_dispatches_per_second"] = 5
+    assert agreement.check_budget(changed) == [
+        "queue sync: 5 tasks/s is 150 per 30 s, more than the worker's 75 Bpium requests"
+    ]
+
+
+def test_more_concurrent_dispatches_than_worker_threads_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    limits = changed["resource"]["google_cloud_tasks_queue"]["sync"]["rate_limits"][0]
+    limits["max_concurrent_dispatches"] = 16
+    assert agreement.check_budget(changed) == [
+        "queue sync: max_concurrent_dispatches 16 exceeds the worker's 8 threads"
+    ]
+
+
+def test_one_bpium_rate_limit_for_every_function_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["environment"]["BPIUM_RATE_LIMIT"] = "${tostring(var.bpium_rate_limit)}"
+    assert agreement.check_budget(changed) == [
+        "BPIUM_RATE_LIMIT: in local.environment, one share for every function"
+    ]
+
+
+def test_max_instances_for_every_function_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    config = changed["resource"]["google_cloudfunctions2_function"]["function"]["service_config"][0]
+    config["max_instance_count"] = "${var.max_instances}"
+    assert agreement.check_budget(changed) == [
+        "function function: max_instance_count must honour each.value.max_instances"
+    ]
+
+
+def test_function_timeout_seconds_of_another_number_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    config = changed["resource"]["google_cloudfunctions2_function"]["function"]["service_config"][0]
+    config["environment_variables"] = config["environment_variables"].replace(
+        "tostring(each.value.timeout)", '"60"'
+    )
+    assert agreement.check_timeouts(changed) == [
+        "function function: FUNCTION_TIMEOUT_SECONDS must be tostring(each.value.timeout)"
+    ]
+
+
+def test_a_timeout_apart_from_the_entry_points_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    config = changed["resource"]["google_cloudfunctions2_function"]["function"]["service_config"][0]
+    config["timeout_seconds"] = 540
+    assert agreement.check_timeouts(changed) == [
+        "function function: timeout_seconds must be each.value.timeout"
+    ]
+
+
+def test_one_function_timeout_for_every_function_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["environment"]["FUNCTION_TIMEOUT_SECONDS"] = "60"
+    assert agreement.check_timeouts(changed) == [
+        "FUNCTION_TIMEOUT_SECONDS: in local.environment, one value for every function"
+    ]
+
+
+def test_a_timeout_beyond_what_a_gen2_function_allows_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["sync_meeting"]["timeout"] = 5400
+    assert agreement.check_timeouts(changed) == ["sync_meeting: timeout 5400 is not 1-3600 s"]
+
+
+def test_a_job_longer_than_cloud_scheduler_waits_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["reconcile"]["timeout"] = 3600
+    assert agreement.check_timeouts(changed) == [
+        "reconcile: timeout 3600 s is outside Cloud Scheduler's 15-1800 s deadline"
+    ]
+
+
+def test_a_fixed_attempt_deadline_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["resource"]["google_cloud_scheduler_job"]["job"]["attempt_deadline"] = "180s"
+    assert agreement.check_timeouts(changed) == [
+        "scheduler job job: attempt_deadline must be its function's timeout"
+    ]
+
+
 def test_a_public_bucket_or_secret_fails(infra: dict) -> None:
     changed = copy.deepcopy(infra)
     changed["resource"]["google_storage_bucket_iam_member"]["build_source"]["member"] = "allUsers"
@@ -339,9 +755,14 @@ def test_make_package_prints_the_object_name() -> None:
 
 def test_outputs_give_what_bpium_needs(infra: dict) -> None:
     outputs = infra["output"]
-    assert {"function_urls", "bpium_webhooks", "bpium_web_requests", "secrets_to_fill"} <= set(
-        outputs
-    )
+    assert {
+        "function_urls",
+        "bpium_webhooks",
+        "bpium_web_requests",
+        "secrets_to_fill",
+        "tasks_queue",
+    } <= set(outputs)
+    assert outputs["tasks_queue"]["value"] == "${google_cloud_tasks_queue.sync.id}"
     webhooks = json.dumps(outputs["bpium_webhooks"])
     for key in ("catalog", "event", "url", "secret_string", "tracked_fields"):
         assert key in webhooks

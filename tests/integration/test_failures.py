@@ -42,9 +42,11 @@ def log_lines(out: str) -> list[dict]:
 
 
 def test_google_410_is_never_passed_on_to_bpium(fns: Functions) -> None:
+    fns.no_retries()
     fns.stack.google.recorder.add_fault(fault("/events", 410, count=20))
     answer = fns.created(meeting(fns.stack))
-    assert answer.status_code == 502
+    assert answer.webhook.status_code == 200  # Bpium hears "queued"
+    assert answer.status_code == 503  # and the worker asks Cloud Tasks to try again
     assert answer.get_json()["error"]["code"] == "gone"
 
 
@@ -64,19 +66,21 @@ def test_missing_secret_is_a_config_error(fns: Functions, monkeypatch: pytest.Mo
     assert answer.get_json()["error"]["code"] == "secret_missing"
 
 
-def test_wrong_bpium_password_answers_502_naming_the_secret(fns: Functions) -> None:
+def test_wrong_bpium_password_is_retried_later_naming_the_secret(fns: Functions) -> None:
+    fns.no_retries()
     fns.stack.put_secret(
         "bpium-credentials", json.dumps({"login": "api@acme.example", "password": "nope"})
     )
     answer = fns.created(meeting(fns.stack))
-    assert answer.status_code == 502
+    assert answer.status_code == 503  # an operator can fix it: the task waits for that
     assert "bpium-credentials" in answer.get_json()["error"]["message"]
 
 
 def test_bpium_credentials_secret_must_have_login_and_password(fns: Functions) -> None:
+    fns.no_retries()
     fns.stack.put_secret("bpium-credentials", json.dumps({"user": "x"}))
     answer = fns.created(meeting(fns.stack))
-    assert answer.status_code == 500
+    assert answer.status_code == 503
     assert "login and password" in answer.get_json()["error"]["message"]
 
 
@@ -85,6 +89,7 @@ def test_bpium_5xx_is_retried_then_answers_503(fns: Functions) -> None:
     stack.bpium.recorder.add_fault(fault("/catalogs/7$", 502, count=1))
     assert fns.created(meeting(stack)).status_code == 200
     services.reset()
+    fns.no_retries()
     stack.bpium.recorder.add_fault(fault("/catalogs/7$", 503, count=50))
     answer = fns.created(meeting(stack))
     assert answer.status_code == 503
@@ -94,17 +99,19 @@ def test_bpium_5xx_is_retried_then_answers_503(fns: Functions) -> None:
 def test_bpium_unreachable_answers_503(fns: Functions, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BPIUM_URL", "http://127.0.0.1:9")  # discard port: nothing listens
     services.reset()
+    fns.no_retries()
     answer = fns.created(meeting(fns.stack))
     assert answer.status_code == 503
     assert "unreachable" in answer.get_json()["error"]["message"]
 
 
-def test_bpium_refusing_the_write_back_is_502(fns: Functions) -> None:
+def test_bpium_refusing_the_write_back_is_retried_later(fns: Functions) -> None:
+    fns.no_retries()
     fns.stack.bpium.recorder.add_fault(
         fault("/records/", 400, method="PATCH", body={"error": "bad"})
     )
     answer = fns.created(meeting(fns.stack))
-    assert answer.status_code == 502
+    assert answer.status_code == 503
     assert answer.get_json()["error"]["code"] == "upstream_error"
 
 
@@ -163,7 +170,7 @@ def test_unexpected_exception_is_500_json_with_traceback_in_the_log(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr("bpium_calendar.sync.MeetingSync.handle", boom)
+    monkeypatch.setattr("bpium_calendar.intake.Intake.handle", boom)
     answer = fns.created(meeting(fns.stack))
     assert answer.status_code == 500
     assert answer.get_json() == {
@@ -173,6 +180,22 @@ def test_unexpected_exception_is_500_json_with_traceback_in_the_log(
         x for x in log_lines(capsys.readouterr().out) if x["message"] == "on_meeting_created_failed"
     ]
     assert "RuntimeError: unexpected" in failed[0]["stack_trace"]
+
+
+def test_an_unexpected_exception_in_the_worker_asks_for_a_retry_with_its_traceback(
+    fns: Functions, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("unexpected")
+
+    fns.no_retries()
+    monkeypatch.setattr("bpium_calendar.sync.MeetingSync.run", boom)
+    answer = fns.created(meeting(fns.stack))
+    assert answer.status_code == 503
+    assert answer.get_json()["error"]["code"] == "internal"
+    failed = [x for x in log_lines(capsys.readouterr().out) if x["message"] == "sync_retry_later"]
+    assert "RuntimeError: unexpected" in failed[0]["stack_trace"]
+    assert failed[0]["record_id"]
 
 
 def test_trace_and_execution_id_reach_every_log_line(
@@ -186,19 +209,24 @@ def test_trace_and_execution_id_reach_every_log_line(
     )
     lines = log_lines(capsys.readouterr().out)
     ours = [x for x in lines if x.get("logger") == "bpium_calendar"]
-    assert ours
-    for line in ours:
+    assert {x["logging.googleapis.com/labels"]["function"] for x in ours} == {
+        "on_meeting_created",
+        "sync_meeting",
+    }
+    for line in ours:  # the task carries the trace on to the worker's lines
         assert line["logging.googleapis.com/trace"] == f"projects/local-project/traces/{trace}"
-        assert line["logging.googleapis.com/labels"]["execution_id"] == "exec-42"
+        if line["logging.googleapis.com/labels"]["function"] == "on_meeting_created":
+            assert line["logging.googleapis.com/labels"]["execution_id"] == "exec-42"
     fns.post(
         "on_meeting_deleted",
         hook_body("record.deleted", "1"),
         traceparent=f"00-{trace}-00f067aa0ba902b7-01",
     )
-    deleted = [
-        x for x in log_lines(capsys.readouterr().out) if x.get("message") == "event_cancelled"
-    ]
-    assert deleted[0]["logging.googleapis.com/spanId"] == "00f067aa0ba902b7"
+    lines = log_lines(capsys.readouterr().out)
+    queued = [x for x in lines if x.get("message") == "webhook_queued"]
+    assert queued[0]["logging.googleapis.com/spanId"] == "00f067aa0ba902b7"
+    deleted = [x for x in lines if x.get("message") == "event_cancelled"]
+    assert deleted[0]["logging.googleapis.com/trace"] == f"projects/local-project/traces/{trace}"
 
 
 def test_no_secret_value_reaches_the_logs(

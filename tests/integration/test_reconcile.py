@@ -75,6 +75,8 @@ def test_reconcile_twice_changes_nothing_the_second_time(fns: Functions) -> None
         "unchanged": 3,
         "invalid": 0,
         "failed": 0,
+        "farChecked": 0,
+        "farTotal": 0,
     }
     assert stack.google.recorder.count("POST") == 0
 
@@ -297,3 +299,90 @@ def test_a_calendar_the_account_cannot_see_does_not_stop_the_others(
     assert (
         stack.google.event("primary", event_id_for(stack.meetings, good))["status"] == "confirmed"
     )
+
+
+# -- our events outside the window ------------------------------------------------------
+
+
+def test_a_far_future_event_whose_record_is_gone_is_cancelled(fns: Functions) -> None:
+    """A meeting 200 days ahead, deleted while its webhook was lost: the window never
+    reaches it for months, yet the next run finds it by its marks."""
+    stack = fns.stack
+    far = meeting(stack, start=SOON + timedelta(days=200))
+    kept = meeting(stack, start=SOON + timedelta(days=300), **{"2": "Changed but far"})
+    for record in (far, kept):
+        fns.created(record)
+    stack.bpium.update_record(stack.meetings, kept, {"2": "Edited"}, fire=False)
+    stack.bpium.delete_record(stack.meetings, far, fire=False)
+    counts = reconcile(fns)
+    assert (counts["cancelled"], counts["farChecked"], counts["farTotal"]) == (1, 2, 2)
+    assert stack.google.event("primary", event_id_for(stack.meetings, far))["status"] == (
+        "cancelled"
+    )
+    # Outside the window only existence is checked: a living far meeting is left as it is.
+    assert stack.google.event("primary", event_id_for(stack.meetings, kept))["summary"] == (
+        "Changed but far"
+    )
+    assert counts["updated"] == 0
+
+
+def test_a_past_event_whose_record_is_gone_is_cancelled_without_mailing_anyone(
+    fns: Functions,
+) -> None:
+    stack = fns.stack
+    past = meeting(stack, start=SOON - timedelta(days=40))
+    fns.created(past)
+    stack.bpium.delete_record(stack.meetings, past, fire=False)
+    stack.google.notifications.clear()
+    assert reconcile(fns)["cancelled"] == 1
+    event_id = event_id_for(stack.meetings, past)
+    assert stack.google.event("primary", event_id)["status"] == "cancelled"
+    sent = [n for n in stack.google.notifications if n.get("eventId") == event_id]
+    assert [n["sendUpdates"] for n in sent] == ["none"]
+
+
+def test_checks_outside_the_window_are_capped_and_rotate_until_all_are_done(
+    fns: Functions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bpium_calendar import reconcile as module
+
+    stack = fns.stack
+    monkeypatch.setattr(module, "FAR_CHECK_CALLS", 1)  # a hundred records a run
+    start = SOON + timedelta(days=150)
+    records = [meeting(stack, start=start + timedelta(hours=i)) for i in range(250)]
+    reconciler = services.services().reconciler
+    window = (start - timedelta(days=1), start + timedelta(days=30))
+    reconciler.apply(reconciler.plan(*window))  # as `make backfill` would make them
+    for record in records:
+        stack.bpium.delete_record(stack.meetings, record, fire=False)
+    hour = datetime(2027, 1, 1, tzinfo=UTC)
+    seen: list[int] = []
+    for run in range(12):
+        # a run an hour later each time; the window (today) stays where it was
+        reconciler.clock = lambda run=run: hour + timedelta(hours=run)
+        monkeypatch.setattr(reconciler, "default_window", lambda: (SOON, SOON + timedelta(days=1)))
+        counts = reconciler.run()
+        assert counts["farChecked"] <= 100
+        seen.append(counts["cancelled"])
+        if not ours(stack):
+            break
+    assert sum(seen) == 250
+    assert len(seen) <= 6  # three shares of about 84: every record within a few runs
+
+
+def test_reconcile_works_to_its_functions_timeout(
+    fns: Functions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bpium_calendar import retry
+
+    seen: list[float] = []
+
+    def run(self: object) -> dict:
+        seen.append(retry.remaining())
+        return {}
+
+    monkeypatch.setenv("FUNCTION_TIMEOUT_SECONDS", "1800")
+    monkeypatch.setattr("bpium_calendar.reconcile.Reconciler.run", run)
+    services.reset()
+    reconcile(fns)
+    assert 1760 < seen[0] <= 1770

@@ -51,7 +51,7 @@ def test_create_makes_the_event_and_writes_its_id_back(fns: Functions) -> None:
     assert stack.google.notifications[-1]["sendUpdates"] == "all"
 
 
-def test_warm_create_costs_one_calendar_call_one_read_one_write_no_secrets(fns: Functions) -> None:
+def test_warm_create_costs_one_calendar_call_and_one_bpium_write_no_secrets(fns: Functions) -> None:
     stack = fns.stack
     assert fns.created(meeting(stack)).status_code == 200  # warms the instance
     record = meeting(stack)
@@ -60,10 +60,23 @@ def test_warm_create_costs_one_calendar_call_one_read_one_write_no_secrets(fns: 
     google_calls = stack.google.recorder.snapshot()
     bpium_calls = stack.bpium.recorder.snapshot()
     assert [(c.method, c.status) for c in google_calls] == [("POST", 200)]
+    # The employees' e-mails are cached: the write-back is Bpium's only call.
+    assert [c.method for c in bpium_calls] == ["PATCH"]
+    assert stack.secrets.recorder.snapshot() == []
+
+
+def test_employees_emails_are_read_again_once_the_cache_expires(
+    fns: Functions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMPLOYEE_EMAIL_CACHE_MINUTES", "0")
+    stack = fns.stack
+    fns.created(meeting(stack))
+    fns.reset_calls()
+    assert fns.created(meeting(stack)).status_code == 200
+    bpium_calls = stack.bpium.recorder.snapshot()
     assert [c.method for c in bpium_calls] == ["GET", "PATCH"]
     assert "id=1" in bpium_calls[0].query
     assert "id=2" in bpium_calls[0].query
-    assert stack.secrets.recorder.snapshot() == []
 
 
 def test_duplicate_created_delivery_gives_one_event(fns: Functions) -> None:
@@ -120,7 +133,8 @@ def test_write_back_is_skipped_when_the_record_holds_the_id(fns: Functions) -> N
     fns.created(record)
     fns.reset_calls()
     assert fns.created(record).get_json()["status"] == "updated"
-    assert [c.method for c in stack.bpium.recorder.snapshot()] == ["GET"]
+    # No write-back (the record holds the id), no read (the e-mails are cached).
+    assert [c.method for c in stack.bpium.recorder.snapshot()] == []
 
 
 def test_an_adopted_legacy_event_id_keeps_its_event(fns: Functions) -> None:
@@ -208,8 +222,12 @@ def test_impossible_meeting_is_422_naming_the_field(fns: Functions) -> None:
     stack = fns.stack
     record = meeting(stack, **{"4": "2026-11-30T07:00:00.000Z"})
     answer = fns.created(record)
-    assert answer.status_code == 422
+    # Refused for good: the worker answers 2xx so that Cloud Tasks does not loop on it.
+    assert answer.status_code == 200
+    assert answer.get_json()["status"] == "refused"
+    assert answer.get_json()["error"]["code"] == "invalid_meeting"
     assert answer.get_json()["error"]["field"] == "4"
+    assert len(answer.worker) == 1
     no_start = meeting(stack, **{"3": None})
     assert fns.created(no_start).get_json()["error"]["field"] == "3"
     assert stack.google.events("primary") == []
@@ -249,9 +267,10 @@ def test_transient_google_503_is_retried_and_the_meeting_syncs(fns: Functions) -
     assert len(stack.google.events("primary")) == 1
 
 
-def test_google_down_answers_503_and_logs_a_replayable_error(
+def test_google_down_answers_503_and_logs_a_replayable_line(
     fns: Functions, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    fns.no_retries()
     stack = fns.stack
     record = meeting(stack)
     stack.google.recorder.add_fault(_fault("/events", None, 503, count=100))
@@ -264,9 +283,9 @@ def test_google_down_answers_503_and_logs_a_replayable_error(
     assert answer.status_code == 503
     assert answer.get_json()["error"]["code"] == "calendar_unavailable"
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
-    failed = [x for x in lines if x["message"] == "on_meeting_created_failed"]
+    failed = [x for x in lines if x["message"] == "sync_retry_later"]
     assert len(failed) == 1
-    assert failed[0]["severity"] == "ERROR"
+    assert failed[0]["severity"] == "WARNING"  # the first attempts: the queue retries them
     assert {
         k: failed[0][k]
         for k in ("catalog_id", "record_id", "hook_event", "sequence_id", "error_code")
@@ -283,6 +302,7 @@ def test_google_down_answers_503_and_logs_a_replayable_error(
 def test_quota_exceeded_is_not_retried(fns: Functions) -> None:
     stack = fns.stack
     body = {"error": {"code": 403, "message": "quota", "errors": [{"reason": "quotaExceeded"}]}}
+    fns.no_retries()
     stack.google.recorder.add_fault(_fault("/events", "POST", 403, count=5, body=body))
     answer = fns.created(meeting(stack))
     assert answer.status_code == 503
@@ -350,6 +370,7 @@ def test_expired_stored_token_is_refreshed_in_memory_with_a_warning(
 
 
 def test_revoked_refresh_token_answers_503(fns: Functions) -> None:
+    fns.no_retries()
     stack = fns.stack
     stack.store_token(lifetime=60)
     stack.google.revoke_refresh_token("local-refresh-token")
@@ -388,8 +409,10 @@ def test_field_map_naming_unknown_fields_is_a_config_error(
     fields = {**fns.stack.seed["fields"], "location": "404"}
     monkeypatch.setenv("BPIUM_FIELDS", json.dumps(fields))
     services.reset()
+    fns.no_retries()
     answer = fns.created(meeting(fns.stack))
-    assert answer.status_code == 500
+    assert answer.status_code == 503  # an operator fixes BPIUM_FIELDS; the task waits for it
+    assert answer.get_json()["error"]["code"] == "config_invalid"
     assert "location=404" in answer.get_json()["error"]["message"]
 
 

@@ -25,6 +25,8 @@ SETTINGS = Settings.from_env(
         "BPIUM_URL": "https://acme.bpium.ru",
         "BPIUM_MEETINGS_CATALOG": "7",
         "GCP_PROJECT": "p",
+        "TASKS_QUEUE": "projects/p/locations/europe-west1/queues/meetings",
+        "SYNC_WORKER_URL": "https://europe-west1-p.cloudfunctions.net/sync-meeting",
         "BPIUM_FIELDS": json.dumps(
             {
                 "title": "2",

@@ -23,6 +23,8 @@ BASE = {
     "BPIUM_MEETINGS_CATALOG": "7",
     "BPIUM_FIELDS": json.dumps(FIELDS),
     "GCP_PROJECT": "acme",
+    "TASKS_QUEUE": "projects/acme/locations/europe-west1/queues/bpium-gcal-meetings",
+    "SYNC_WORKER_URL": "https://europe-west1-acme.cloudfunctions.net/sync-meeting",
 }
 
 
@@ -43,6 +45,11 @@ def test_defaults_follow_the_design() -> None:
     assert settings.google_calendar_endpoint == "https://www.googleapis.com/calendar/v3/"
     assert settings.google_token_uri == "https://oauth2.googleapis.com/token"
     assert settings.secret_manager_endpoint is None
+    assert settings.function_timeout_seconds == 60
+    assert settings.work_deadline_seconds == 50
+    assert settings.employee_email_cache_minutes == 10
+    assert settings.bpium_rate_window_seconds == 30
+    assert (settings.tasks_service_account, settings.tasks_endpoint) == (None, None)
 
 
 def test_every_variable_is_read() -> None:
@@ -65,8 +72,19 @@ def test_every_variable_is_read() -> None:
         "GOOGLE_CALENDAR_ENDPOINT": "http://127.0.0.1:1/calendar/v3/",
         "GOOGLE_TOKEN_URI": "http://127.0.0.1:1/token",
         "SECRET_MANAGER_ENDPOINT": "http://127.0.0.1:2",
+        "FUNCTION_TIMEOUT_SECONDS": "1800",
+        "EMPLOYEE_EMAIL_CACHE_MINUTES": "0",
+        "BPIUM_RATE_WINDOW_SECONDS": "3",
+        "TASKS_SERVICE_ACCOUNT": "tasks@acme.iam.gserviceaccount.com",
+        "TASKS_ENDPOINT": "http://127.0.0.1:3",
     }
     s = Settings.from_env(env)
+    assert (s.function_timeout_seconds, s.work_deadline_seconds) == (1800, 1770)
+    assert (s.employee_email_cache_minutes, s.bpium_rate_window_seconds) == (0, 3)
+    assert s.tasks_queue.endswith("/queues/bpium-gcal-meetings")
+    assert s.sync_worker_url.endswith("/sync-meeting")
+    assert s.tasks_service_account == "tasks@acme.iam.gserviceaccount.com"
+    assert s.tasks_endpoint == "http://127.0.0.1:3"
     assert s.fields.location == "9"
     assert s.fields.written() == {"8", "11"}
     assert "9" in s.fields.synced()
@@ -94,6 +112,7 @@ def test_one_error_lists_every_problem() -> None:
         "SEND_UPDATES": "everyone",
         "DEFAULT_REMINDERS": "sms:5",
         "GOOGLE_TOKEN_URI": "ftp://x",
+        "FUNCTION_TIMEOUT_SECONDS": "5",
     }
     with pytest.raises(ConfigError) as caught:
         Settings.from_env(env)
@@ -110,6 +129,9 @@ def test_one_error_lists_every_problem() -> None:
         "DEFAULT_REMINDERS",
         "GOOGLE_TOKEN_URI",
         "GCP_PROJECT",
+        "TASKS_QUEUE: required",
+        "SYNC_WORKER_URL: required",
+        "FUNCTION_TIMEOUT_SECONDS",
     ):
         assert name in text
     assert caught.value.status == 500
@@ -137,3 +159,11 @@ def test_bad_reminders_are_refused(raw: str) -> None:
 def test_negative_numbers_are_refused() -> None:
     with pytest.raises(ConfigError, match="RECONCILE_LOOKAHEAD_DAYS: must be at least 1"):
         Settings.from_env({**BASE, "RECONCILE_LOOKAHEAD_DAYS": "0"})
+
+
+@pytest.mark.parametrize(
+    "queue", ["meetings", "projects/p/queues/q", "projects/p/locations/l/queues/a/b", " "]
+)
+def test_a_queue_that_is_not_a_full_name_is_refused(queue: str) -> None:
+    with pytest.raises(ConfigError, match="TASKS_QUEUE"):
+        Settings.from_env({**BASE, "TASKS_QUEUE": queue + "x" if queue == " " else queue})
