@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .domain import Webhook, calendar_of, update_is_noop
 from .errors import AppError, BadRequest
 from .event_ids import decode_event_id, is_event_id
+from .log import clip
 from .settings import Settings
 
 EVENTS = ("record.created", "record.updated", "record.deleted")
@@ -114,6 +115,31 @@ class SyncJob:
             "hook_id": self.hook_id,
             "sequence_id": self.sequence_id,
         }
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What a job did: the webhook's answer when it syncs inline, the worker's otherwise."""
+
+    status: str  # created, updated, cancelled, ignored (refused: the worker's, for good)
+    event_id: str | None = None
+    calendar_id: str | None = None
+    reason: str | None = None
+    dropped_attendees: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {"status": self.status}
+        if self.event_id:
+            answer["eventId"] = self.event_id
+        if self.calendar_id:
+            answer["calendarId"] = self.calendar_id
+        if self.reason:
+            answer["reason"] = self.reason
+        if self.dropped_attendees:
+            # Cut like a log line: the list is anyone's to fill.
+            answer["droppedAttendees"] = [clip(e, 200) for e in self.dropped_attendees[:20]]
+            answer["droppedCount"] = len(self.dropped_attendees)
+        return answer
 
 
 def triage(webhook: Webhook, expected_event: str, settings: Settings) -> str | None:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from . import log
 from .bpium import IDS_PER_REQUEST
+from .catalog_schema import CatalogSchemaCache
 from .domain import (
     PRIVATE_CATALOG_KEY,
     PRIVATE_RECORD_KEY,
@@ -35,11 +36,12 @@ from .domain import (
     meeting_from_values,
 )
 from .errors import AppError, Conflict, Forbidden, Gone, NotFound
+from .event_compare import differs, moment_of, overlaps
 from .event_ids import decode_event_id, event_id_for, is_event_id
 from .event_writes import has_conference
 from .gcalendar import BatchOp, BatchOutcome
 from .settings import Settings
-from .sync import CatalogSchemaCache, MeetingSync
+from .sync import MeetingSync
 
 Progress = Callable[[int, int], None]
 # Bpium reads a run may spend on our events outside the window (a hundred records each).
@@ -105,69 +107,6 @@ class Plan:
         }
 
 
-def _moment(value: Mapping[str, Any] | None) -> datetime | None:
-    """An event time as an aware datetime (a date as its UTC midnight)."""
-    if not value:
-        return None
-    try:
-        if "date" in value:
-            return datetime.fromisoformat(str(value["date"])).replace(tzinfo=UTC)
-        return datetime.fromisoformat(str(value.get("dateTime"))).astimezone(UTC)
-    except ValueError:
-        return None
-
-
-def overlaps(event: Mapping[str, Any], start: datetime, end: datetime) -> bool:
-    """Whether the event is in the window the way events.list's timeMin/timeMax bound it
-    (it ends after the start and starts before the end); unreadable times count as in."""
-    begins, ends = _moment(event.get("start")), _moment(event.get("end"))
-    if begins is None or ends is None:
-        return True
-    return ends > start and begins < end
-
-
-def instant_of(value: Mapping[str, Any] | None) -> str | None:
-    """An event time as one comparable string (a date, or the UTC instant)."""
-    if not value:
-        return None
-    if "date" in value:
-        return str(value["date"])
-    try:
-        return datetime.fromisoformat(str(value.get("dateTime"))).astimezone(UTC).isoformat()
-    except ValueError:
-        return None
-
-
-def _reminders(value: Mapping[str, Any] | None) -> tuple[Any, ...]:
-    value = value or {"useDefault": True}
-    if value.get("useDefault", False):
-        return ("default",)
-    return tuple(sorted((r.get("method"), r.get("minutes")) for r in value.get("overrides") or []))
-
-
-def differs(event: Mapping[str, Any], body: EventBody) -> bool:
-    """Whether the event's fields that we own differ from what the meeting makes of them."""
-    texts = [
-        (event.get(k) or "", body.get(k) or "")
-        for k in ("summary", "description", "location")
-        if k in body
-    ]
-    private = (event.get("extendedProperties") or {}).get("private") or {}
-    return any(
-        (
-            event.get("status") == "cancelled",
-            any(have != want for have, want in texts),
-            instant_of(event.get("start")) != instant_of(dict(body["start"])),
-            instant_of(event.get("end")) != instant_of(dict(body["end"])),
-            {str(a.get("email", "")).lower() for a in event.get("attendees") or []}
-            != {a["email"].lower() for a in body.get("attendees", [])},
-            _reminders(event.get("reminders")) != _reminders(body.get("reminders")),
-            any(private.get(k) != v for k, v in body["extendedProperties"]["private"].items()),
-            "conferenceData" in body and not event.get("conferenceData"),
-        )
-    )
-
-
 class Reconciler:
     def __init__(
         self,
@@ -208,7 +147,7 @@ class Reconciler:
         calendars = {m.calendar_id or self.settings.calendar_id for m in meetings.values()}
         calendars.add(self.settings.calendar_id)
         # When meetings can name their calendar, a copy may be left in any we write to.
-        calendars.update(self.sync.other_calendars())
+        calendars.update(self.sync.canceller.other_calendars())
         events: dict[tuple[str, str], dict[str, Any]] = {}
         far: dict[tuple[str, str], dict[str, Any]] = {}
         for calendar_id in sorted(calendars):
@@ -259,7 +198,7 @@ class Reconciler:
         for key, record_id in {**gone, **gone_far, **copies}.items():
             plan.ops.append(BatchOp("delete", *key))
             plan.records[key] = record_id
-            ends = _moment(known[key].get("end"))
+            ends = moment_of(known[key].get("end"))
             if ends is not None and ends <= now:
                 plan.quiet.add(key)
         return plan

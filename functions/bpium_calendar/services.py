@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from . import log
 from .bpium import BpiumClient, RateLimiter
+from .catalog_schema import CatalogSchemaCache
 from .employees import EmployeeEmails
 from .errors import ConfigError
 from .replay import ReplayGuard
@@ -26,7 +27,7 @@ from .secret_store import (
     SecretStore,
 )
 from .settings import Settings
-from .sync import CatalogSchemaCache, MeetingSync
+from .sync import MeetingSync
 
 if TYPE_CHECKING:
     from .gcalendar import CalendarClient

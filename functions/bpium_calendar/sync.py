@@ -2,35 +2,34 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from . import log
+from .cancellation import EventCanceller
+from .catalog_schema import CatalogSchemaCache
 from .domain import (
     Attendees,
-    CatalogSchema,
     EventBody,
     MappingOptions,
     Meeting,
     attendees,
     event_body,
     meeting_from_values,
-    parse_catalog,
 )
 from .employees import EmployeeEmails
-from .errors import ConfigError, Gone, NotFound, UpstreamUnavailable
+from .errors import Gone, NotFound, UpstreamUnavailable
 from .event_ids import event_id_for, is_event_id
 from .event_writes import EventCalendar, EventExists, EventWriter, Guard, Raced, RecordGone
-from .jobs import SyncJob
-from .log import clip
+from .jobs import SyncJob, SyncResult
+from .record_gate import RecordGate
 from .settings import Settings
+
+# Writes by others between our read and our write, before we let the queue retry later.
+MAX_RACES = 4
 
 
 class BpiumPort(Protocol):
-    def get_catalog(self, catalog_id: str) -> dict[str, Any]: ...
-
     def patch_record(self, catalog_id: str, record_id: str, values: dict[str, Any]) -> None: ...
 
     def get_record(self, catalog_id: str, record_id: str) -> dict[str, Any]: ...
@@ -50,108 +49,8 @@ class CalendarPort(EventCalendar, Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
-@dataclass(frozen=True)
-class SyncResult:
-    status: str  # created, updated, cancelled, ignored
-    event_id: str | None = None
-    calendar_id: str | None = None
-    reason: str | None = None
-    dropped_attendees: tuple[str, ...] = field(default=())
-
-    def to_json(self) -> dict[str, Any]:
-        answer: dict[str, Any] = {"status": self.status}
-        if self.event_id:
-            answer["eventId"] = self.event_id
-        if self.calendar_id:
-            answer["calendarId"] = self.calendar_id
-        if self.reason:
-            answer["reason"] = self.reason
-        if self.dropped_attendees:
-            # Cut like a log line: the list is anyone's to fill.
-            answer["droppedAttendees"] = [clip(e, 200) for e in self.dropped_attendees[:20]]
-            answer["droppedCount"] = len(self.dropped_attendees)
-        return answer
-
-
 class _EventExists(Exception):
     """Insert found the event there already (a signal inside this module, never raised out)."""
-
-
-T = TypeVar("T")
-# Writes by others between our read and our write, before we let the queue retry later.
-MAX_RACES = 4
-
-
-@dataclass
-class _Turn:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    arrived: int = 0
-    done: int = 0
-    present: int = 0
-
-
-class RecordGate:
-    """One sync per record at a time in this instance, skipping those already covered.
-
-    Each request takes a ticket on arrival. The one holding the record's lock notes how many
-    had arrived when it began; once it succeeds, every request with a ticket up to that
-    number is covered by it (it read the record after they arrived) and returns at once.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._turns: dict[tuple[str, str], _Turn] = {}
-
-    def run(self, key: tuple[str, str], work: Callable[[], T]) -> T | None:
-        with self._lock:
-            turn = self._turns.setdefault(key, _Turn())
-            turn.arrived += 1
-            turn.present += 1
-            ticket = turn.arrived
-        try:
-            with turn.lock:
-                with self._lock:
-                    if turn.done >= ticket:
-                        return None
-                    began = turn.arrived
-                result = work()
-                with self._lock:
-                    turn.done = max(turn.done, began)
-                return result
-        finally:
-            with self._lock:
-                turn.present -= 1
-                if not turn.present:
-                    del self._turns[key]  # nobody waits: forget the record
-
-
-class CatalogSchemaCache:
-    """The Meetings catalog's field config, read once per instance (one Bpium call)."""
-
-    def __init__(self, bpium: BpiumPort, settings: Settings) -> None:
-        self._bpium = bpium
-        self._settings = settings
-        self._schema: CatalogSchema | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> CatalogSchema:
-        with self._lock:
-            if self._schema is None:
-                catalog_id = self._settings.meetings_catalog
-                schema = parse_catalog(self._bpium.get_catalog(catalog_id))
-                fields = self._settings.fields
-                configured = {r: getattr(fields, r) for r in fields.__dataclass_fields__}
-                missing = sorted(
-                    f"{r}={f}" for r, f in configured.items() if f and f not in schema.fields
-                )
-                if missing:
-                    raise ConfigError(
-                        f"BPIUM_FIELDS names fields catalog {catalog_id} does not have: "
-                        + ", ".join(missing),
-                        problems=missing,
-                    )
-                self._schema = schema
-            return self._schema
 
 
 class MeetingSync:
@@ -171,6 +70,7 @@ class MeetingSync:
         self.schema = schema
         self.emails = emails
         self.gate = RecordGate()
+        self.canceller = EventCanceller(settings, calendar)
         self.writer = EventWriter(calendar, bpium, settings.send_updates)
         self.options = MappingOptions(
             fields=settings.fields,
@@ -184,7 +84,7 @@ class MeetingSync:
     def run(self, job: SyncJob) -> SyncResult:
         """Does one job: what a webhook asked for, in the worker or inline."""
         if job.event == "record.deleted":
-            return self.cancel(job)
+            return self.canceller.cancel(job)
         if job.event == "record.created" and job.values is not None:
             try:
                 # The common case costs no read of the record: its values came with the hook.
@@ -337,7 +237,7 @@ class MeetingSync:
         if not self._write_back(meeting, event):
             # Deleted while we wrote (its delete webhook may have found no event yet): the
             # event we just made or changed must not outlive it.
-            self._cancel_in(calendar_id, event["id"])
+            self.canceller.cancel_in(calendar_id, event["id"])
             log.info(
                 "event_cancelled",
                 reason="record_gone",
@@ -400,58 +300,3 @@ class MeetingSync:
             )
             return False
         return True
-
-    def other_calendars(self) -> list[str]:
-        """When meetings can name their calendar: every other calendar we may write to."""
-        if not self.settings.fields.calendar:
-            return []
-        default = self.settings.calendar_id
-        return [
-            entry["id"]
-            for entry in self.calendar.calendars()
-            if entry.get("accessRole") in ("owner", "writer")
-            and entry["id"] != default
-            and not (default == "primary" and entry.get("primary"))
-        ]
-
-    def _cancel_in(self, calendar_id: str, event_id: str) -> str:
-        """ "cancelled" (now), "gone" (it already was) or "absent" (no such event there)."""
-        try:
-            self.calendar.cancel(calendar_id, event_id, send_updates=self.settings.send_updates)
-        except Gone:
-            return "gone"
-        except NotFound:
-            return "absent"
-        return "cancelled"
-
-    def cancel(self, job: SyncJob) -> SyncResult:
-        """Cancels the record's events wherever we put them: ours by id, and the live ones
-        carrying our marks (a later generation of our id, an earlier id scheme, a copy left
-        in another calendar); every calendar we write to when meetings can name theirs."""
-        catalog_id, record_id = job.catalog_id, job.record_id
-        derived = event_id_for(catalog_id, record_id)
-        default = self.settings.calendar_id
-        cancelled: list[tuple[str, str]] = []
-        repeated = False
-        for calendar_id in [default, *self.other_calendars()]:
-            state = self._cancel_in(calendar_id, derived)
-            if state == "cancelled":
-                cancelled.append((calendar_id, derived))
-                continue  # our first event was live: there is no later one
-            repeated = repeated or state == "gone"
-            for event in self.calendar.find_by_record(calendar_id, catalog_id, record_id):
-                if self._cancel_in(calendar_id, event["id"]) == "cancelled":
-                    cancelled.append((calendar_id, event["id"]))
-        if not cancelled and repeated:
-            cancelled = [(default, derived)]  # a repeated delivery: it was cancelled already
-        if not cancelled:
-            log.info("webhook_ignored", reason="no_event", **job.log_fields())
-            return SyncResult("ignored", calendar_id=default, reason="no_event")
-        log.info(
-            "event_cancelled",
-            event_ids=[event_id for _, event_id in cancelled],
-            calendar_ids=sorted({calendar_id for calendar_id, _ in cancelled}),
-            catalog_id=catalog_id,
-            record_id=record_id,
-        )
-        return SyncResult("cancelled", cancelled[0][1], cancelled[0][0])

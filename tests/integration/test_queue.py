@@ -240,7 +240,7 @@ def test_the_worker_works_to_its_own_timeout(
 
     def run(self: object, job: object) -> object:
         seen.append(retry.remaining())
-        from bpium_calendar.sync import SyncResult
+        from bpium_calendar.jobs import SyncResult
 
         return SyncResult("ignored", reason="test")
 
@@ -250,3 +250,55 @@ def test_the_worker_works_to_its_own_timeout(
     fns.deleted(meeting(fns.stack))
     assert len(seen) == 1
     assert low < seen[0] <= high
+
+
+@pytest.mark.parametrize("down", ["google", "bpium"])
+def test_an_outage_of_ten_minutes_during_a_burst_loses_nothing(fns: Functions, down: str) -> None:
+    """Creates, changes and deletes while Google (or Bpium) answers 503 to everything for
+    ten minutes (scaled like the queue's backoff): once it is back, every meeting is right,
+    with no reconcile."""
+    from tests.conftest import TIME_SCALE
+
+    stack = fns.stack
+    standin = stack.google if down == "google" else stack.bpium
+    path = "/calendar/v3/" if down == "google" else "/api/v1/catalogs/7/records"
+    kept = [meeting(stack, **{"2": f"Встреча {i}"}) for i in range(6)]
+    changed, deleted = kept[:2], kept[4:]
+    fns.created(kept[0])  # a warm instance: the catalog schema is read
+    standin.recorder.add_fault(Fault(re.compile(path), None, 503, count=10**6, delay=0.0))
+    threading.Timer(600 * TIME_SCALE, standin.recorder.clear_faults).start()
+
+    def deliver(name: str, body: bytes) -> object:
+        return fns.clients[name].post(
+            "/",
+            data=body,
+            headers={"X-Hook-Signature": sign(body)},
+            content_type="application/json",
+        )
+
+    deliveries = [
+        deliver("on_meeting_created", hook_body("record.created", r, values_of(fns, r)))
+        for r in kept[1:]
+    ]
+    for record in changed:
+        before = values_of(fns, record)
+        stack.bpium.update_record(stack.meetings, record, {"2": "Перенесли"}, fire=False)
+        body = hook_body("record.updated", record, {"2": "Перенесли"}, before)
+        deliveries.append(deliver("on_meeting_updated", body))
+    for record in deleted:
+        stack.bpium.delete_record(stack.meetings, record, fire=False)
+        body = hook_body("record.deleted", record)
+        deliveries.append(deliver("on_meeting_deleted", body))
+    assert {d.status_code for d in deliveries} == {200}
+    assert {d.get_json()["status"] for d in deliveries} == {"queued"}
+    fns.settle()
+    assert any(a["status"] == 503 for a in stack.tasks.attempts)  # it was down
+    for record in kept:
+        event = stack.google.event("primary", event_id_for(stack.meetings, record))
+        if record in deleted:
+            assert event is None or event["status"] == "cancelled", record
+            continue
+        assert event["status"] == "confirmed"
+        assert values_of(fns, record)["8"] == event["id"]
+        title = "Перенесли" if record in changed else values_of(fns, record)["2"]
+        assert event["summary"] == title

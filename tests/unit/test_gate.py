@@ -6,7 +6,7 @@ import contextlib
 import threading
 import time
 
-from bpium_calendar.sync import RecordGate
+from bpium_calendar.record_gate import RecordGate
 
 
 def test_many_requests_for_one_record_collapse_into_two_syncs() -> None:

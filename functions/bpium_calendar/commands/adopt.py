@@ -16,8 +16,8 @@ from typing import Any
 
 from ..domain import PRIVATE_CATALOG_KEY, PRIVATE_RECORD_KEY, bpium_time, meeting_from_values
 from ..errors import AppError, Gone, NotFound
+from ..event_compare import instant_of
 from ..event_ids import decode_event_id, is_event_id
-from ..reconcile import instant_of
 from ..services import Services
 
 
