@@ -56,6 +56,9 @@ def sync_task(
                 log.error("task_refused", error_code=exc.code, error=exc.message, **context)
                 return 200, {"status": "refused", "error": exc.to_json()["error"]}
             ready = services()
+            if job.catalog_id != ready.settings.meetings_catalog:
+                # Only our webhooks make tasks, and they queue the Meetings catalog's alone.
+                raise BadRequest("a task for another catalog", field="catalogId")
             with deadline_in(ready.settings.work_deadline_seconds):
                 result = ready.meeting_sync.run(job)
         except AppError as exc:

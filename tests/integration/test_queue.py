@@ -201,7 +201,12 @@ def test_the_worker_refuses_a_malformed_task_without_asking_for_a_retry(
         answer = client.post("/", data=body, content_type="application/json")
         assert answer.status_code == 200, answer.get_json()
         assert answer.get_json()["status"] == "refused"
-    refused = [x for x in log_lines(capsys) if x["message"] == "task_refused"]
+    other = {"v": 1, "event": "record.deleted", "catalogId": "8", "recordId": "1"}
+    answer = client.post("/", json={**other, "hookId": "1", "sequenceId": "1"})
+    assert (answer.status_code, answer.get_json()["error"]["field"]) == (200, "catalogId")
+    lines = log_lines(capsys)
+    assert [x["error_code"] for x in lines if x["message"] == "sync_refused"] == ["bad_request"]
+    refused = [x for x in lines if x["message"] == "task_refused"]
     assert len(refused) == 3
     assert {x["severity"] for x in refused} == {"ERROR"}
     assert fns.calls() == {"google": 0, "bpium": 0, "secrets": 0}
