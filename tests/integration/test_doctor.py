@@ -87,6 +87,7 @@ def test_seeded_stack_is_all_green(env: Stack) -> None:
         "✔ Google token: refreshes (the new token is not stored)"
     )
     assert "✔ calendar primary: reachable (owner)" in lines
+    assert "✔ queue bpium-gcal-sync: running, 500 tasks/s, at most 8 at once" in lines
     assert "✔ field start: field 3 «Дата начала» is date" in lines
     assert "✔ employees' e-mail in catalog $users: field $email" in lines
     for name in SECRET_NAMES:
@@ -151,7 +152,9 @@ def test_missing_secrets_in_secret_manager_skip_what_needs_them(env: Stack) -> N
     assert line_of(lines, "✘ fields of BPIUM_FIELDS:").startswith(
         "✘ fields of BPIUM_FIELDS: skipped: Bpium catalog 7 failed"
     )
-    assert not [x for x in lines if x.startswith("✔") and "settings" not in x]
+    # Only what needs no secret passes: the settings, and the queue (the caller's own rights).
+    passed = [x for x in lines if x.startswith("✔")]
+    assert [x for x in passed if "settings" not in x and "queue" not in x] == []
 
 
 MALFORMED = [
@@ -426,3 +429,11 @@ def test_fields_mode_needs_the_bpium_url(env: Stack) -> None:
     assert lines == [
         "✘ settings: BPIUM_URL: required — fix: set BPIUM_URL as the README's Settings table says"
     ]
+
+
+def test_a_missing_queue_says_check_the_name_or_deploy(env: Stack) -> None:
+    code, lines = doctor(env, TASKS_QUEUE="projects/local-project/locations/local/queues/nowhere")
+    assert code == 1
+    assert line_of(lines, "✘ queue nowhere:") == (
+        "✘ queue nowhere: does not exist — fix: check TASKS_QUEUE, or `make deploy` to create it"
+    )

@@ -21,7 +21,10 @@ from typing import Any, TypeVar
 
 import google.auth.transport.requests
 import google.oauth2.credentials
+from google.api_core import exceptions
+from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError
+from google.cloud.tasks_v2 import CloudTasksClient, Queue
 
 from ..bpium import BpiumClient
 from ..errors import AppError, ConfigError, NotFound, UpstreamUnavailable
@@ -399,12 +402,47 @@ def fields_mode(report: Report, environ: Mapping[str, str] | None) -> None:
             report.fail(f"role {role}", "no field matched by name and type", fix)
 
 
+def check_queue(report: Report, settings: Settings) -> None:
+    """The webhooks' Cloud Tasks queue exists, runs, and can be read with these credentials."""
+    what = f"queue {settings.tasks_queue.rsplit('/', 1)[-1]}"
+    endpoint = settings.tasks_endpoint
+    try:
+        client = CloudTasksClient(
+            transport="rest",
+            credentials=AnonymousCredentials() if endpoint else None,  # type: ignore[no-untyped-call]
+            client_options={"api_endpoint": endpoint} if endpoint else None,
+        )
+        queue = client.get_queue(name=settings.tasks_queue, timeout=15.0)
+    except exceptions.NotFound:
+        report.fail(what, "does not exist", "check TASKS_QUEUE, or `make deploy` to create it")
+        return
+    except exceptions.PermissionDenied:
+        fix = "use an account with roles/cloudtasks.viewer on the project"
+        report.fail(what, "may not be read with these credentials", fix)
+        return
+    except Exception as exc:  # any other trouble is one ✘ line
+        report.fail(
+            what, f"unreachable: {type(exc).__name__}", "check TASKS_ENDPOINT and the network"
+        )
+        return
+    if queue.state != Queue.State.RUNNING:
+        fix = f"`gcloud tasks queues resume {settings.tasks_queue.rsplit('/', 1)[-1]}`"
+        report.fail(what, f"is {queue.state.name}: webhooks' work waits", fix)
+        return
+    rate = queue.rate_limits.max_dispatches_per_second
+    report.ok(
+        what,
+        f"running, {rate:g} tasks/s, at most {queue.rate_limits.max_concurrent_dispatches} at once",
+    )
+
+
 def check_all(report: Report, environ: Mapping[str, str] | None) -> None:
     settings = check_settings(report, environ)
     if settings is None:
         return
     secrets = check_secrets(report, settings, SECRETS)
     check_google(report, settings, secrets)
+    check_queue(report, settings)
     found = check_bpium(report, settings, secrets.get(BPIUM_CREDENTIALS))
     if found is None:
         report.skip("fields of BPIUM_FIELDS", f"Bpium catalog {settings.meetings_catalog}")
