@@ -18,6 +18,9 @@ rules, patch semantics, access levels, paging and sync tokens.
 - `/calendar/v3/calendars/{calendarId}/events`     events.list (GET), events.insert (POST)
 - `/calendar/v3/calendars/{calendarId}/events/{eventId}`  get, patch, update (PUT), delete;
                                                    `.../move` (POST), `.../instances` (GET)
+- `POST /calendar/v3/calendars/{calendarId}/events/watch`  events.watch: a push channel
+                                                   on the calendar's events (`google_push`)
+- `POST /calendar/v3/channels/stop`                channels.stop
 - `POST /batch/calendar/v3`                        multipart/mixed batch of the calls above;
                                                    each part answers on its own (part faults)
 - `/_sandbox/...`                                  admin routes, below and in
@@ -41,10 +44,24 @@ Switches (class attributes; the harsher reading is the default):
 - `consent = "approve"`, `rotate_refresh_tokens = False`, `access_token_lifetime = 3600`:
   the OAuth server (`google_oauth`).
 
+Push switches (constructor keywords, also attributes; `reset` restores the constructor's):
+
+- `push_require_https=False`: True refuses a watch `address` that is not https (400
+  `push.webhookUrlNotHttps`, as Google does); False also takes http, for local receivers.
+- `channel_ttl_seconds=None`: the longest TTL granted (None: 30 days, as Google was seen to
+  cut it); a short one for renewal tests.
+- `push_reusable_ids=False`: a channel id is taken once per project, stopped or expired
+  (harsh reading of "unique within your project"); True: only a live channel's id is refused.
+- `push_duplicate=False`: True sends about half the messages twice (same number).
+- `push_drop_rate=0.0`: the share of messages never sent ("not 100% reliable").
+- `push_delay=0.0`: seconds before a message's first attempt.
+- `time_scale=1.0`: multiplies the retry backoff (1 s, 2 s, 4 s, ...).
+
 Public methods beyond the API: `add_calendar`, `add_event`, `events`, `event`, `calendars`,
 `acl`, `person_edit(calendar_id, event_id, patch)`, `person_delete(calendar_id, event_id)`,
 `expire_sync_tokens`, `reset`, the OAuth helpers; `notifications` (event writes and ACL
-changes), `part_calls` (batch parts) and `recorder` (calls and faults) to read.
+changes), `part_calls` (batch parts) and `recorder` (calls and faults) to read; push:
+`channels()`, `push_log`, `wait_pushes_idle(timeout)`, `expire_channel(channel_id)`.
 
 Admin routes of this module (JSON; never logged, never faulted):
 
@@ -53,10 +70,13 @@ Admin routes of this module (JSON; never logged, never faulted):
 - `POST /_sandbox/calendars/<cid>/events/<eid>/person-edit` (body: the patch) and
   `.../person-delete` -> the event as stored
 - `GET  /_sandbox/notifications`, `POST /_sandbox/sync-tokens/expire`, `POST /_sandbox/reset`
+- `GET  /_sandbox/channels`, `GET /_sandbox/push-log`, `POST /_sandbox/channels/<id>/expire`,
+  `POST /_sandbox/pushes/wait` {"timeout"} -> {"idle"}
 
 This module holds `GoogleStandIn`, the facade over the parts: event writes
 (`google_events`), event reads and recurring instances (`google_listing`,
-`google_recurrence`), calendars, calendar list and ACLs (`google_calendars`), shared state
+`google_recurrence`), calendars, calendar list and ACLs (`google_calendars`), push
+notifications (`google_push`), shared state
 (`google_store`), the OAuth server (`google_oauth`) and the discovery-document checks
 (`google_schema`).
 """
@@ -78,6 +98,7 @@ from sandbox.google_calendars import CalendarsApi
 from sandbox.google_events import EventWrites
 from sandbox.google_listing import EventReads
 from sandbox.google_oauth import CONSENT_ANSWERS, OAuthError, OAuthServer
+from sandbox.google_push import PushApi, PushHub
 from sandbox.google_schema import discovery_document, validate_schema
 from sandbox.google_store import ROLE_RANK, Calendar, StoredEvent, drop_nulls, merge_patch
 from sandbox.google_wire import (
@@ -114,7 +135,7 @@ CALENDAR_SWITCHES = (
 )  # fmt: skip
 
 
-class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
+class GoogleStandIn(EventWrites, EventReads, CalendarsApi, PushApi):
     """Google Calendar v3 + Google's OAuth server in one Flask app.
 
     Calendar state sits behind one lock; the OAuth part (`self.oauth`, an `OAuthServer`)
@@ -147,10 +168,31 @@ class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
     rotate_refresh_tokens: bool = False
 
     def __init__(
-        self, clock: Callable[[], float] = time.time, account_email: str = "owner@example.com"
+        self,
+        clock: Callable[[], float] = time.time,
+        account_email: str = "owner@example.com",
+        *,
+        push_require_https: bool = False,
+        channel_ttl_seconds: float | None = None,
+        push_reusable_ids: bool = False,
+        push_duplicate: bool = False,
+        push_drop_rate: float = 0.0,
+        push_delay: float = 0.0,
+        time_scale: float = 1.0,
     ) -> None:
         self.clock = clock
         self.account_email = account_email
+        self._push_switches: dict[str, Any] = {
+            "push_require_https": push_require_https,
+            "channel_ttl_seconds": channel_ttl_seconds,
+            "push_reusable_ids": push_reusable_ids,
+            "push_duplicate": push_duplicate,
+            "push_drop_rate": push_drop_rate,
+            "push_delay": push_delay,
+            "time_scale": time_scale,
+        }
+        self.__dict__.update(self._push_switches)
+        self._push = PushHub(self)
         self.recorder = common.Recorder()
         self.notifications = []
         self.oauth = OAuthServer(self)
@@ -171,6 +213,7 @@ class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
         self.oauth.install(self.app)
         self.app.add_url_rule(BATCH_PATH, "batch", self._batch, methods=["POST"])
         self._install_admin(self.app)
+        self._install_push_admin(self.app)
         # The long-URL form of a GET is the GET (googleapiclient/http.py, MAX_URI_LENGTH).
         self.app.wsgi_app = MethodOverride(self.app.wsgi_app)  # type: ignore[method-assign]
         # Batch parts run here: no call log, no whole-request faults, no nested batch (one
@@ -267,7 +310,8 @@ class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
         self, calendar_id: str, body: dict[str, Any], *, conference_data_version: int = 1
     ) -> dict[str, Any]:
         """Stores an event as events.insert would (same checks; raises `ApiError` where the
-        API answers an error), without an HTTP call, a call-log entry or a notification."""
+        API answers an error), without an HTTP call, a call-log entry or a notification; a
+        channel watching the calendar hears of it (as of any change)."""
         validate_schema(body, {"$ref": "Event"}, "event", self._schemas)
         params = {"conferenceDataVersion": conference_data_version}
         with self._lock:
@@ -354,16 +398,18 @@ class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
 
     def reset(self) -> None:
         """Back to a fresh account: only the primary calendar (as new: no events, the owner
-        rule, default list settings); notifications, calls and faults dropped. OAuth clients
-        and tokens stay.
+        rule, default list settings); notifications, calls, faults, push channels and the push
+        log dropped. OAuth clients and tokens stay.
 
         Calendars of `add_calendar` go too (add them again). Sync tokens issued before the
         reset expire (what they describe is gone). A denied consent is a fault too: `consent`
-        goes back to "approve", and the Calendar switches set on this instance go back to
-        the class's defaults.
+        goes back to "approve", the Calendar switches set on this instance go back to the
+        class's defaults and the push switches to the constructor's.
         """
         for name in CALENDAR_SWITCHES:
             self.__dict__.pop(name, None)
+        self.__dict__.update(self._push_switches)
+        self._push.reset()
         with self._lock:
             self._calendars.clear()
             self._new_calendar(self.account_email, self.account_email, PRIMARY_TIME_ZONE)
@@ -413,6 +459,8 @@ class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
             (event, "events_delete", self._delete, "DELETE"),
             (event + "/move", "events_move", self._move, "POST"),
             (event + "/instances", "events_instances", self._instances, "GET"),
+            (events + "/watch", "events_watch", self._watch, "POST"),
+            (API_PREFIX + "/channels/stop", "channels_stop", self._channels_stop, "POST"),
         ]  # fmt: skip
         for rule, endpoint, view, method in routes:
             app.add_url_rule(rule, endpoint, view, methods=[method])
@@ -491,8 +539,9 @@ class GoogleStandIn(EventWrites, EventReads, CalendarsApi):
             return done()
 
 
-def serve(port: int = 0) -> tuple[GoogleStandIn, common.ServerThread]:
-    """A started stand-in on 127.0.0.1 (`port` 0: any free port)."""
-    standin = GoogleStandIn()
+def serve(port: int = 0, **switches: Any) -> tuple[GoogleStandIn, common.ServerThread]:
+    """A started stand-in on 127.0.0.1 (`port` 0: any free port); `switches`: the
+    constructor's push keywords."""
+    standin = GoogleStandIn(**switches)
     server = common.ServerThread(standin.app, port=port).start()
     return standin, server

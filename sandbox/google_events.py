@@ -161,7 +161,9 @@ class EventWrites(StandInBase):
         self._link_hangout(event)
         self._normalize_reminders(event)
         self._normalize_attendees(event, None, organizer["email"])
-        stored = StoredEvent(event, self._next_order(), 0, now, start_ts, end_ts, series)
+        stored = StoredEvent(
+            event, self._next_order(), 0, now, start_ts, end_ts, series, calendar_id=calendar.id
+        )
         self._remember_request(stored, given_conference)
         self._touch(stored, now)
         calendar.events[event_id] = stored
@@ -286,8 +288,9 @@ class EventWrites(StandInBase):
             body["organizer"] = self._organizer(target)
             body["htmlLink"] = self._html_link(target, event_id)
             moved = StoredEvent(
-                body, self._next_order(), 0, now, stored.start_ts, stored.end_ts, stored.series
-            )
+                body, self._next_order(), 0, now, stored.start_ts, stored.end_ts, stored.series,
+                calendar_id=target.id,
+            )  # fmt: skip
             self._touch(moved, now)
             target.events.pop(event_id, None)
             target.events[event_id] = moved

@@ -27,6 +27,7 @@ from sandbox.google_wire import ApiError, bad, random_token, rfc3339_millis
 
 if TYPE_CHECKING:
     from sandbox.google_oauth import OAuthServer
+    from sandbox.google_push import PushHub
 # Access levels, weakest first (Google's `minAccessRole` order).
 ACCESS_ROLES = ("none", "freeBusyReader", "reader", "writerWithoutPrivateAccess", "writer", "owner")
 ROLE_RANK = {role: rank for rank, role in enumerate(ACCESS_ROLES)}
@@ -87,6 +88,7 @@ class StoredEvent:
     # Every conferenceData.createRequest.requestId this event was sent: one used before
     # is ignored (discovery doc, CreateConferenceRequest.requestId).
     request_ids: set[str] = field(default_factory=set)
+    calendar_id: str = ""  # the calendar holding it: whose channels hear of its changes
 
 
 @dataclass
@@ -167,6 +169,7 @@ class StandInBase:
     refuse_default_with_empty_overrides: bool
     updated_min_horizon_days: float
     oauth: OAuthServer
+    _push: PushHub
     _lock: threading.RLock
     _calendars: dict[str, Calendar]
     _pages: dict[str, PageState]
@@ -327,3 +330,6 @@ class StandInBase:
         stored.updated_at = now
         stored.body["updated"] = rfc3339_millis(now)
         stored.body["etag"] = etag_of(now, self._rev)
+        # Every change of an event is one to its calendar's events: each channel watching
+        # them gets an `exists` message (https://developers.google.com/calendar/api/guides/push).
+        self._push.event_changed(stored.calendar_id, stored.body.get("eventType", "default"))
