@@ -9,10 +9,10 @@ resource "google_cloud_tasks_queue" "sync" {
   location = var.region
 
   rate_limits {
-    # 2.5 tasks/s = 75 per 30 s, the worker's BPIUM_RATE_LIMIT (main.tf, bpium_budget): a
+    # 2.4 tasks/s = 72 per 30 s, the worker's BPIUM_RATE_LIMIT (main.tf, bpium_budget): a
     # warm task, about one Bpium call, finds a free slot. Cloud Tasks may burst above this
     # for a moment (it picks max_burst_size itself); the worker's own limiter then waits.
-    max_dispatches_per_second = 2.5
+    max_dispatches_per_second = 2.4
     # One request per thread of the worker's single instance: Cloud Tasks never sends more
     # than it can serve at once, so no attempt is refused for lack of an instance.
     max_concurrent_dispatches = local.threads

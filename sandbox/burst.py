@@ -47,7 +47,8 @@ RECONCILE_SCALE = 5
 WINDOW = 30.0  # DESIGN §5: Bpium allows 100 requests per 30 s per account
 BPIUM_LIMIT = 100
 # infra/main.tf, locals: bpium_budget (per instance), threads, and each function's timeout.
-BUDGET = {"worker": 75, "jobs": 20, "fallback": 5}
+BUDGET = {"worker": 72, "jobs": 20, "fallback": 5}
+RATE = PRODUCTION_QUEUE["max_dispatches_per_second"]  # infra/queue.tf
 THREADS = 8
 TIMEOUT = {"webhook": 60, "sync_meeting": 300, "reconcile": 1800}
 BURST = 500
@@ -185,7 +186,7 @@ def scaled(stack: Stack, k: int) -> Iterator[float]:
         **{
             **PRODUCTION_QUEUE,
             "max_dispatches_per_second": rate * k,
-            # The burst the stand-in picks for the deployed rate (ceil(2.5) = 3 tasks): a
+            # The burst the stand-in picks for the deployed rate (ceil(2.4) = 3 tasks): a
             # count, so it is not scaled with the rate.
             "max_burst_size": math.ceil(rate),
         },
@@ -346,8 +347,8 @@ def _burst(stack: Stack, row: RowFn, window: float) -> None:
     row(
         "",
         f"({BURST} × 30 s / {BPIUM_LIMIT} = {limit:.0f} s; the deployed budget gives the "
-        f"worker {BUDGET['worker']} per 30 s and the queue 2.5 tasks/s: {BURST / 2.5:.0f} s "
-        f"at best. Windows {window:.0f} s, queue {2.5 * k:g} tasks/s, burst 3, "
+        f"worker {BUDGET['worker']} per 30 s and the queue {RATE:g} tasks/s: {BURST / RATE:.0f} s "
+        f"at best. Windows {window:.0f} s, queue {RATE * k:g} tasks/s, burst 3, "
         f"{LATENCY * 1000:.0f} ms per call; conservative: our own and the stand-ins' "
         f"processing are multiplied by {k} too)",
     )

@@ -30,7 +30,7 @@ TASKS_ACCOUNT = f"bpium-gcal-tasks@{PROJECT}.iam.gserviceaccount.com"
 # The queue infra/queue.tf deploys: the worker's share of Bpium's budget, one dispatch per
 # worker thread, retries with backoff for days.
 PRODUCTION_QUEUE = {
-    "max_dispatches_per_second": 2.5,
+    "max_dispatches_per_second": 2.4,
     "max_concurrent_dispatches": 8,
     "max_attempts": 100,
     "max_retry_duration": 7 * 86400.0,

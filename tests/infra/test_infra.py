@@ -579,7 +579,7 @@ def test_a_second_worker_instance_fails(infra: dict) -> None:
     changed = copy.deepcopy(infra)
     changed["locals"]["entry_points"]["sync_meeting"]["max_instances"] = 2
     assert agreement.check_budget(changed) == [
-        "Bpium budget: 5 (fallback) + 20 × 1 (reconcile) + 75 × 2 (sync_meeting) = 175 requests "
+        "Bpium budget: 5 (fallback) + 20 × 1 (reconcile) + 72 × 2 (sync_meeting) = 169 requests "
         "per 30 s, more than Bpium's 100"
     ]
 
@@ -589,7 +589,7 @@ def test_a_worker_bounded_only_by_max_instances_fails(infra: dict) -> None:
     changed["locals"]["entry_points"]["sync_meeting"]["max_instances"] = None
     assert agreement.check_budget(changed) == [
         "sync_meeting: holds a Bpium share per instance but only var.max_instances bounds it",
-        "queue sync: 2.5 tasks/s is 75 per 30 s, more than the worker's 0 Bpium requests",
+        "queue sync: 2.4 tasks/s is 72 per 30 s, more than the worker's 0 Bpium requests",
         "queue sync: max_concurrent_dispatches 8 exceeds the worker's 0 threads",
     ]
 
@@ -616,7 +616,7 @@ def test_a_queue_faster_than_the_worker_share_fails(infra: dict) -> None:
     limits = changed["resource"]["google_cloud_tasks_queue"]["sync"]["rate_limits"][0]
     limits["max_dispatches_per_second"] = 5
     assert agreement.check_budget(changed) == [
-        "queue sync: 5 tasks/s is 150 per 30 s, more than the worker's 75 Bpium requests"
+        "queue sync: 5 tasks/s is 150 per 30 s, more than the worker's 72 Bpium requests"
     ]
 
 
