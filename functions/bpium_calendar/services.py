@@ -154,11 +154,11 @@ class Services:
     @property
     def task_queue(self) -> TaskQueue:
         def build() -> TaskQueue:
-            from .tasks import TaskQueue
+            from .tasks import TaskQueue, tasks_client
 
             settings = self.settings
             return TaskQueue(
-                lambda: self._once("tasks_client", self._tasks_client),
+                lambda: self._once("tasks_client", lambda: tasks_client(settings.tasks_endpoint)),
                 settings.tasks_queue,
                 settings.sync_worker_url,
                 settings.tasks_service_account,
@@ -167,18 +167,6 @@ class Services:
             )
 
         return self._once("task_queue", build)
-
-    def _tasks_client(self) -> object:
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud.tasks_v2 import CloudTasksClient
-
-        endpoint = self.settings.tasks_endpoint
-        return CloudTasksClient(
-            transport="rest",
-            # A local stand-in, like Google's emulators, takes anonymous calls.
-            credentials=AnonymousCredentials() if endpoint else None,  # type: ignore[no-untyped-call]
-            client_options={"api_endpoint": endpoint} if endpoint else None,
-        )
 
     @property
     def intake(self) -> Intake:

@@ -22,9 +22,8 @@ from typing import Any, TypeVar
 import google.auth.transport.requests
 import google.oauth2.credentials
 from google.api_core import exceptions
-from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError
-from google.cloud.tasks_v2 import CloudTasksClient, Queue
+from google.cloud.tasks_v2 import Queue
 
 from ..bpium import BpiumClient
 from ..errors import AppError, ConfigError, NotFound, UpstreamUnavailable
@@ -48,6 +47,7 @@ from ..secret_store import (
 )
 from ..services import secret_source
 from ..settings import OPTIONAL_ROLES, REQUIRED_ROLES, WRITTEN_ROLES, Settings
+from ..tasks import tasks_client
 
 T = TypeVar("T")
 MIN_SECRET_LENGTH = 16
@@ -407,12 +407,7 @@ def check_queue(report: Report, settings: Settings) -> None:
     what = f"queue {settings.tasks_queue.rsplit('/', 1)[-1]}"
     endpoint = settings.tasks_endpoint
     try:
-        client = CloudTasksClient(
-            transport="rest",
-            credentials=AnonymousCredentials() if endpoint else None,  # type: ignore[no-untyped-call]
-            client_options={"api_endpoint": endpoint} if endpoint else None,
-        )
-        queue = client.get_queue(name=settings.tasks_queue, timeout=15.0)
+        queue = tasks_client(endpoint).get_queue(name=settings.tasks_queue, timeout=15.0)
     except exceptions.NotFound:
         report.fail(what, "does not exist", "check TASKS_QUEUE, or `make deploy` to create it")
         return
