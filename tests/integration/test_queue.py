@@ -297,7 +297,8 @@ def test_an_outage_of_ten_minutes_during_a_burst_loses_nothing(fns: Functions, d
     assert {d.status_code for d in deliveries} == {200}
     assert {d.get_json()["status"] for d in deliveries} == {"queued"}
     fns.settle()
-    assert any(a["status"] == 503 for a in stack.tasks.attempts)  # it was down
+    # It was down (the worker's own retries may outlast the outage, so a task need not fail).
+    assert any(call.status == 503 for call in standin.recorder.snapshot())
     for record in kept:
         event = stack.google.event("primary", event_id_for(stack.meetings, record))
         if record in deleted:
