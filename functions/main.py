@@ -32,6 +32,18 @@ def sync_meeting(request: flask.Request) -> flask.Response:
 
 
 @functions_framework.http
+def on_calendar_push(request: flask.Request) -> flask.Response:
+    """Google push notification (channel token): queue the calendar's sync; 200 at once."""
+    return web.calendar_push("on_calendar_push", request, services)
+
+
+@functions_framework.http
+def sync_calendar(request: flask.Request) -> flask.Response:
+    """Cloud Tasks (OIDC): a calendar's changes since its sync token, written to Bpium."""
+    return worker.calendar_task("sync_calendar", request, services)
+
+
+@functions_framework.http
 def list_events(request: flask.Request) -> flask.Response:
     """Bpium scenario (API key): events of a calendar and period, all pages, flat JSON."""
     return web.scenario_call(
@@ -62,3 +74,11 @@ def refresh_tokens(request: flask.Request) -> flask.Response:
 def reconcile(request: flask.Request) -> flask.Response:
     """Cloud Scheduler (OIDC): make the calendar match Bpium over the window; heals drops."""
     return web.scheduled_job("reconcile", request, services, lambda ready: ready.reconciler.run())
+
+
+@functions_framework.http
+def watch_calendars(request: flask.Request) -> flask.Response:
+    """Cloud Scheduler (OIDC): one live push channel per calendar; renew before expiry."""
+    return web.scheduled_job(
+        "watch_calendars", request, services, lambda ready: ready.watcher.run()
+    )

@@ -61,10 +61,11 @@ resource "google_cloudfunctions2_function" "function" {
     # A fixed bound where the function holds a share of the Bpium budget (main.tf).
     max_instance_count = coalesce(each.value.max_instances, var.max_instances)
     min_instance_count = min(var.min_instances, coalesce(each.value.max_instances, var.max_instances))
-    # Bpium, Cloud Scheduler and Cloud Tasks call from outside any VPC; IAM and the functions'
-    # own checks (signature, API key, OIDC) decide who gets in.
+    # Bpium, Google Calendar's push notifications, Cloud Scheduler and Cloud Tasks call from
+    # outside any VPC; IAM and the functions' own checks (signature, API key, channel token,
+    # OIDC) decide who gets in.
     ingress_settings = "ALLOW_ALL"
-    # checkov:skip=CKV_GCP_124: Bpium (a SaaS outside Google Cloud), Cloud Scheduler and Cloud Tasks must reach the functions; who gets in is decided by IAM for the jobs and the worker and by the signature or API key for the rest.
+    # checkov:skip=CKV_GCP_124: Bpium (a SaaS outside Google Cloud), Google Calendar's push notifications, Cloud Scheduler and Cloud Tasks must reach the functions; who gets in is decided by IAM for the jobs and the workers and by the signature, API key or channel token for the rest.
     all_traffic_on_latest_revision = true
     # Shared settings, and per function: its timeout (Cloud Run exposes none; the code ends
     # its own retries a few seconds before it) and its share of the Bpium budget.

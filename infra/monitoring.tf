@@ -93,9 +93,9 @@ resource "google_monitoring_alert_policy" "queue_not_draining" {
       The Cloud Tasks queue `${google_cloud_tasks_queue.sync.name}` (region ${var.region}) has held tasks for 30 minutes: Bpium changes wait to reach the calendar.
 
       - **A backlog** (a bulk import or mass edit): the queue sends 2.4 tasks a second to stay inside Bpium's limit, so 4,320 changes take 30 minutes. If the depth falls steadily, nothing needs doing.
-      - **A task that keeps failing**: `gcloud tasks list --queue=${google_cloud_tasks_queue.sync.name} --location=${var.region}` shows each task's attempts and last response. The `sync-meeting` logs name the record and the error code: `upstream_unavailable` or `bpium_rate_limited` (Bpium or Google down, or the Bpium account's limit used up by something else) passes by itself; `reauthorization_required` needs `make authorize`; a 403 from Cloud Run means the tasks account lost `roles/run.invoker` on sync-meeting (`make deploy` restores it).
+      - **A task that keeps failing**: `gcloud tasks list --queue=${google_cloud_tasks_queue.sync.name} --location=${var.region}` shows each task's attempts and last response, and its URL says which worker it is for. The `sync-meeting` logs name the record, the `sync-calendar` logs the calendar, and both the error code: `upstream_unavailable` or `bpium_rate_limited` (Bpium or Google down, or the Bpium account's limit used up by something else) passes by itself; `reauthorization_required` needs `make authorize`; a 403 from Cloud Run means the tasks account lost `roles/run.invoker` on the worker (`make deploy` restores it).
 
-      Cloud Tasks retries each task with backoff up to hourly for 7 days, then drops it; reconcile heals any meeting whose task was dropped or deleted by hand (`gcloud tasks delete`).
+      Cloud Tasks retries each task with backoff up to hourly for 7 days, then drops it; reconcile heals any meeting whose task was dropped or deleted by hand (`gcloud tasks delete`), and the next push of a calendar syncs everything since its last sync token.
     EOT
   }
 }

@@ -28,13 +28,26 @@ output "bpium_web_requests" {
   }
 }
 
+output "calendar_push_url" {
+  description = "Where Google pushes the calendars' changes (CALENDAR_PUSH_URL): watch_calendars opens the channels to it; nothing to set up in Google."
+  value       = contains(keys(local.functions), "on_calendar_push") ? google_cloudfunctions2_function.function["on_calendar_push"].url : null
+}
+
 output "tasks_queue" {
-  description = "The Cloud Tasks queue of the webhooks' work (TASKS_QUEUE): `gcloud tasks list --queue=<its last part> --location=<region>` shows what waits or retries."
+  description = "The Cloud Tasks queue of both workers' tasks, meetings' and calendars' syncs (TASKS_QUEUE): `gcloud tasks list --queue=<its last part> --location=<region>` shows what waits or retries."
   value       = google_cloud_tasks_queue.sync.id
 }
 
+output "firestore_database" {
+  description = "The Firestore database of the shared state (FIRESTORE_DATABASE): the calendars' sync tokens and channels; `terraform destroy` leaves it in place."
+  value = {
+    name     = google_firestore_database.state.name
+    location = google_firestore_database.state.location_id
+  }
+}
+
 output "secrets_to_fill" {
-  description = "Secret containers to fill with `make secrets` (and `make authorize` for the Google ones)."
+  description = "Secret containers to fill with `make secrets` (`make secrets ONLY=google-channel-token` for the channel token; `make authorize` for the Google OAuth ones)."
   value       = sort(keys(google_secret_manager_secret.secret))
 }
 
@@ -45,6 +58,7 @@ output "service_accounts" {
     scenarios = google_service_account.scenarios.email
     jobs      = google_service_account.jobs.email
     sync      = google_service_account.sync.email
+    push      = google_service_account.push.email
     scheduler = google_service_account.scheduler.email
     tasks     = google_service_account.tasks.email
     build     = google_service_account.build.email

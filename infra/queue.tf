@@ -1,6 +1,8 @@
-# The webhooks' work, queued: Bpium sends each webhook once and never retries, so the
-# webhooks only verify and parse, and Cloud Tasks delivers each meeting's sync to the worker
-# until it succeeds, at a rate that keeps the whole deployment inside Bpium's budget.
+# The workers' tasks, queued: Bpium sends each webhook once and never retries, and a push
+# notification only says that a calendar changed, so the webhooks and the push function
+# verify, parse and hand the work on; Cloud Tasks delivers each meeting's and each calendar's
+# sync to its worker until it succeeds, at a rate that keeps the whole deployment inside
+# Bpium's budget. Both workers' tasks share this one queue (each task names its worker's URL).
 # (Cloud Tasks holds a deleted queue's name for up to 7 days: a destroy and apply within that
 # time needs another name.)
 
@@ -9,17 +11,21 @@ resource "google_cloud_tasks_queue" "sync" {
   location = var.region
 
   rate_limits {
-    # 2.4 tasks/s = 72 per 30 s, the worker's BPIUM_RATE_LIMIT (main.tf, bpium_budget): a
-    # warm task, about one Bpium call, finds a free slot. Cloud Tasks may burst above this
-    # for a moment (it picks max_burst_size itself); the worker's own limiter then waits.
+    # 2.4 tasks/s = 72 per 30 s = the two workers' BPIUM_RATE_LIMITs together (main.tf,
+    # bpium_budget: 60 for sync_meeting + 12 for sync_calendar): a warm task, about one Bpium
+    # call, mostly finds a free slot. A run of tasks for one worker beyond its own share
+    # waits in that worker's limiter, and with at most max_concurrent_dispatches in flight
+    # the queue then slows to that pace; nothing is refused. Cloud Tasks may burst above
+    # this rate for a moment (it picks max_burst_size itself); the limiters then wait.
     max_dispatches_per_second = 2.4
-    # One request per thread of the worker's single instance: Cloud Tasks never sends more
-    # than it can serve at once, so no attempt is refused for lack of an instance.
+    # One request per thread of a worker's single instance: whichever worker the tasks are
+    # for, Cloud Tasks never sends more than it can serve at once, so no attempt is refused
+    # for lack of an instance.
     max_concurrent_dispatches = local.threads
   }
 
   retry_config {
-    # Cloud Tasks retries every answer other than 2xx (the worker answers 503 or 429 only
+    # Cloud Tasks retries every answer other than 2xx (the workers answer 503 or 429 only
     # when a retry may help) and gives up only once both limits below are reached.
     # 7 days: Bpium or Google down over a long weekend, or a revoked Google token until
     # someone runs `make authorize`, still heals; the issue asks for at least 24 h.
@@ -40,11 +46,14 @@ resource "google_cloud_tasks_queue" "sync" {
   depends_on = [google_project_service.apis]
 }
 
-# The webhooks send their tasks to local.sync_worker_url, built in main.tf from the region,
-# project and name; after apply, compare it with the URL the platform reports.
-check "sync_worker_url" {
+# The tasks go to the workers, and the channels to the push function, at the URLs built in
+# main.tf (local.function_urls) from the region, project and name; after apply, compare
+# them with the URLs the platform reports.
+check "function_urls" {
   assert {
-    condition     = try(google_cloudfunctions2_function.function["sync_meeting"].url, local.sync_worker_url) == local.sync_worker_url
-    error_message = "sync_meeting answers at ${try(google_cloudfunctions2_function.function["sync_meeting"].url, "?")}, not at ${local.sync_worker_url} (SYNC_WORKER_URL): fix local.sync_worker_url in main.tf."
+    condition = alltrue([
+      for name, function in google_cloudfunctions2_function.function : function.url == local.function_urls[name]
+    ])
+    error_message = "Not where main.tf builds their URLs (SYNC_WORKER_URL, CALENDAR_WORKER_URL, CALENDAR_PUSH_URL): ${join("; ", [for name, function in google_cloudfunctions2_function.function : "${name} answers at ${function.url}, not at ${local.function_urls[name]}" if function.url != local.function_urls[name]])}. Fix local.function_urls in main.tf."
   }
 }

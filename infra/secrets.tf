@@ -8,6 +8,9 @@ locals {
     "api-key"              = "key the Bpium scenarios send to list_events and create_calendar"
     "google-oauth-client"  = "JSON {client_id, client_secret} of the Desktop OAuth client"
     "google-oauth-token"   = "JSON {refresh_token, access_token, expiry, scopes}; written by refresh_tokens"
+    # Put with `make secrets ONLY=google-channel-token` (a long random string); each channel
+    # carries the value it was opened with.
+    "google-channel-token" = "the token every events.watch channel carries (X-Goog-Channel-Token), checked by on_calendar_push"
   }
 }
 

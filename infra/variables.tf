@@ -60,9 +60,9 @@ variable "bpium_fields" {
   validation {
     condition = alltrue([
       for role in keys(var.bpium_fields) :
-      contains(["title", "start", "end", "agenda", "employees", "guests", "event_id", "location", "reminders", "calendar", "meet", "link"], role)
+      contains(["title", "start", "end", "agenda", "employees", "guests", "event_id", "location", "reminders", "calendar", "meet", "link", "responses", "status"], role)
     ])
-    error_message = "bpium_fields has an unknown role; known: title, start, end, agenda, employees, guests, event_id, location, reminders, calendar, meet, link."
+    error_message = "bpium_fields has an unknown role; known: title, start, end, agenda, employees, guests, event_id, location, reminders, calendar, meet, link, responses, status."
   }
 }
 
@@ -216,6 +216,64 @@ variable "reconcile_schedule" {
   }
 }
 
+variable "watch_schedule" {
+  description = "Cron schedule of watch_calendars (in time_zone). Hourly renews each channel long before the 24 h margin and heals a missing one within the hour, for a few Firestore reads a run."
+  type        = string
+  default     = "15 * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.watch_schedule))) == 5
+    error_message = "watch_schedule must be a five-field cron expression."
+  }
+}
+
+variable "from_google" {
+  description = "Comma list of the roles among title, start, end, agenda, location that follow a change a person makes in Google; empty = none (only the answers and the status flow back)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition = alltrue([
+      for role in split(",", var.from_google) :
+      contains(["title", "start", "end", "agenda", "location"], trimspace(role)) if trimspace(role) != ""
+    ])
+    error_message = "from_google may list only title, start, end, agenda and location, separated by commas."
+  }
+}
+
+variable "bpium_api_user_id" {
+  description = "The Bpium user id of the integration's API user (its record in $users); empty = learned at run time from the login in bpium-credentials."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[0-9]*$", var.bpium_api_user_id))
+    error_message = "bpium_api_user_id must be a Bpium user id (digits), or empty."
+  }
+}
+
+variable "firestore_database" {
+  description = "Name of the Firestore database of the shared state, a named database of its own (never the project's (default))."
+  type        = string
+  default     = "bpium-gcal"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.firestore_database))
+    error_message = "firestore_database must be a named database id: 4-63 lowercase letters, digits and hyphens, a letter first (not (default))."
+  }
+}
+
+variable "firestore_location" {
+  description = "Firestore location of the state database, a region (europe-west3) or a multi-region (eur3); empty = region. Fixed once the database exists."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.firestore_location == "" || can(regex("^([a-z]+-[a-z]+[0-9]+|[a-z]+[0-9]+)$", var.firestore_location))
+    error_message = "firestore_location must be a Firestore location such as europe-west3 or eur3, or empty for the region."
+  }
+}
+
 variable "memory" {
   description = "Memory of each function instance."
   type        = string
@@ -239,7 +297,7 @@ variable "min_instances" {
 }
 
 variable "max_instances" {
-  description = "Upper bound of instances per function (bounds cost); sync_meeting and reconcile always run at most one, as they carry Bpium's rate budget."
+  description = "Upper bound of instances per function (bounds cost); sync_meeting, sync_calendar, reconcile and watch_calendars always run at most one (the first three carry Bpium's rate budget)."
   type        = number
   default     = 5
 
@@ -252,14 +310,14 @@ variable "max_instances" {
 variable "functions" {
   description = "Which functions to deploy (all by default)."
   type        = set(string)
-  default     = ["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "refresh_tokens", "reconcile", "sync_meeting"]
+  default     = ["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "on_calendar_push", "refresh_tokens", "reconcile", "watch_calendars", "sync_meeting", "sync_calendar"]
 
   validation {
     condition = alltrue([
       for name in var.functions :
-      contains(["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "refresh_tokens", "reconcile", "sync_meeting"], name)
+      contains(["on_meeting_created", "on_meeting_updated", "on_meeting_deleted", "list_events", "create_calendar", "on_calendar_push", "refresh_tokens", "reconcile", "watch_calendars", "sync_meeting", "sync_calendar"], name)
     ])
-    error_message = "functions may list on_meeting_created, on_meeting_updated, on_meeting_deleted, list_events, create_calendar, refresh_tokens, reconcile, sync_meeting."
+    error_message = "functions may list on_meeting_created, on_meeting_updated, on_meeting_deleted, list_events, create_calendar, on_calendar_push, refresh_tokens, reconcile, watch_calendars, sync_meeting, sync_calendar."
   }
 
   validation {
@@ -267,6 +325,18 @@ variable "functions" {
       for name in ["on_meeting_created", "on_meeting_updated", "on_meeting_deleted"] : contains(var.functions, name)
     ])
     error_message = "The webhook functions queue their work for sync_meeting: deploy it with them."
+  }
+
+  validation {
+    condition = contains(var.functions, "sync_calendar") || !anytrue([
+      for name in ["on_calendar_push", "watch_calendars"] : contains(var.functions, name)
+    ])
+    error_message = "on_calendar_push and watch_calendars queue calendars' syncs for sync_calendar: deploy it with them."
+  }
+
+  validation {
+    condition     = contains(var.functions, "on_calendar_push") || !contains(var.functions, "watch_calendars")
+    error_message = "The channels watch_calendars opens push to on_calendar_push: deploy it with watch_calendars."
   }
 }
 

@@ -1048,7 +1048,12 @@ ROLES = {
     "guests": "7",
     "event_id": "8",
     "location": "9",
+    "responses": "21",
+    "status": "22",
 }
+# The integration's own Bpium user: an employee whose e-mail is the API login, as in a real
+# company (its writes' webhooks carry this user id).
+API_USER_ID = "20"
 
 _DIRECTORY = {
     "1": ("Анна Смирнова", "anna@acme.example"),
@@ -1060,9 +1065,15 @@ _DIRECTORY = {
 
 def seed(standin: BpiumStandIn) -> dict[str, Any]:
     """Puts the demo company (shaped like Bpium's Google Calendar help page); idempotent."""
-    standin.add_user(DEMO_LOGIN, DEMO_PASSWORD, "1")
+    standin.add_user(DEMO_LOGIN, DEMO_PASSWORD, API_USER_ID)
     for user_id, (name, email) in _DIRECTORY.items():
         standin.put_record(USERS_CATALOG, {"$name": name, "$email": email}, user_id, fire=False)
+    standin.put_record(
+        USERS_CATALOG,
+        {"$name": "Интеграция с календарём", "$email": DEMO_LOGIN},
+        API_USER_ID,
+        fire=False,
+    )
     standin.add_catalog(
         "8",
         "Сотрудники",
@@ -1095,6 +1106,13 @@ def seed(standin: BpiumStandIn) -> dict[str, Any]:
             {"id": "8", "name": "Код события в календаре", "type": "text", "config": {}},
             {"id": "9", "name": "Место", "type": "text", "config": {}},
             {
+                "id": "21",
+                "name": "Ответы участников",
+                "type": "text",
+                "config": {"type": "multiline"},
+            },
+            {"id": "22", "name": "Статус в календаре", "type": "text", "config": {}},
+            {
                 "id": "10",
                 "name": "Сотрудники (каталог)",
                 "type": "object",
@@ -1107,7 +1125,7 @@ def seed(standin: BpiumStandIn) -> dict[str, Any]:
         "employees": "8",
         "fields": dict(ROLES),
         "users": {
-            "api": {"login": DEMO_LOGIN, "password": DEMO_PASSWORD, "id": "1"},
+            "api": {"login": DEMO_LOGIN, "password": DEMO_PASSWORD, "id": API_USER_ID},
             "catalog": USERS_CATALOG,
             "email_field": "$email",
             "emails": {user_id: email for user_id, (_, email) in _DIRECTORY.items()},

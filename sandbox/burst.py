@@ -47,7 +47,7 @@ RECONCILE_SCALE = 5
 WINDOW = 30.0  # DESIGN §5: Bpium allows 100 requests per 30 s per account
 BPIUM_LIMIT = 100
 # infra/main.tf, locals: bpium_budget (per instance), threads, and each function's timeout.
-BUDGET = {"worker": 72, "jobs": 20, "fallback": 5}
+BUDGET = {"worker": 60, "calendar_worker": 12, "jobs": 20, "fallback": 5}
 RATE = PRODUCTION_QUEUE["max_dispatches_per_second"]  # infra/queue.tf
 THREADS = 8
 TIMEOUT = {"webhook": 60, "sync_meeting": 300, "reconcile": 1800}

@@ -19,6 +19,9 @@ from sandbox.common import ServerThread
 PROJECT = "local-project"
 WEBHOOK_SECRET = "local-webhook-secret-string"
 API_KEY = "local-api-key-0123456789"
+CHANNEL_TOKEN = "local-channel-token-0123456789"
+# The Firestore database infra/ deploys (a named one; the emulator needs no setup for it).
+FIRESTORE_DATABASE = "bpium-gcal"
 CLIENT_ID = "local-client.apps.googleusercontent.com"
 CLIENT_SECRET = "local-client-secret"
 REFRESH_TOKEN = "local-refresh-token"
@@ -48,6 +51,9 @@ WEBHOOKS = {
 ENTRY_POINTS = (
     *WEBHOOKS,
     "sync_meeting",
+    "on_calendar_push",
+    "sync_calendar",
+    "watch_calendars",
     "list_events",
     "create_calendar",
     "refresh_tokens",
@@ -85,6 +91,12 @@ class Stack:
         """Where the queue's tasks go: the functions read SYNC_WORKER_URL from `env`."""
         self.env["SYNC_WORKER_URL"] = worker_url
 
+    def push_to(self, push_url: str, calendar_worker_url: str) -> None:
+        """Where Google's pushes and the calendar syncs' tasks go (CALENDAR_PUSH_URL,
+        CALENDAR_WORKER_URL in `env`)."""
+        self.env["CALENDAR_PUSH_URL"] = push_url
+        self.env["CALENDAR_WORKER_URL"] = calendar_worker_url
+
     @property
     def meetings(self) -> str:
         return str(self.seed["meetings"])
@@ -115,6 +127,7 @@ class Stack:
         )
         self.put_secret("bpium-webhook-secret", WEBHOOK_SECRET)
         self.put_secret("api-key", API_KEY)
+        self.put_secret("google-channel-token", CHANNEL_TOKEN)
         self.put_secret(
             "google-oauth-client",
             json.dumps({"installed": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}}),
@@ -141,10 +154,14 @@ def start_stack(
     worker_url: str = f"http://127.0.0.1:{PORTS['functions']}/sync_meeting",
     queue: dict[str, Any] | None = None,
     time_scale: float = 1.0,
+    firestore_host: str | None = None,
+    functions_url: str = f"http://127.0.0.1:{PORTS['functions']}",
     **bpium_options: Any,
 ) -> Stack:
     """`queue`: the queue's settings (`PRODUCTION_QUEUE` unless given); `time_scale`
-    shortens the queue's backoff (tests), never its rate."""
+    shortens the queue's backoff (tests), never its rate; `firestore_host`: the Firestore
+    emulator's host:port; `functions_url`: where the functions are served (the push and
+    calendar-worker URLs under it; `Stack.push_to` changes them)."""
     google, google_server = google_calendar.serve(google_port)
     bpium_standin, bpium_server = bpium.serve(bpium_port, **bpium_options)
     secrets, secrets_server = secret_manager.serve(secrets_port)
@@ -176,5 +193,10 @@ def start_stack(
         "TASKS_ENDPOINT": stack.tasks_url,
         "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
         "SYNC_WORKER_URL": worker_url,
+        "CALENDAR_PUSH_URL": f"{functions_url}/on_calendar_push",
+        "CALENDAR_WORKER_URL": f"{functions_url}/sync_calendar",
+        "FIRESTORE_DATABASE": FIRESTORE_DATABASE,
     }
+    if firestore_host:
+        stack.env["FIRESTORE_EMULATOR_HOST"] = firestore_host
     return stack

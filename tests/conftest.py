@@ -16,9 +16,17 @@ from typing import TYPE_CHECKING, Any
 import functions_framework
 import pytest
 
-from sandbox import bpium
+from sandbox import bpium, firestore_emulator
 from sandbox.common import ServerThread
-from sandbox.stack import PRODUCTION_QUEUE, QUEUE, WEBHOOK_SECRET, Stack, start_stack
+from sandbox.stack import (
+    FIRESTORE_DATABASE,
+    PRODUCTION_QUEUE,
+    PROJECT,
+    QUEUE,
+    WEBHOOK_SECRET,
+    Stack,
+    start_stack,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -70,11 +78,12 @@ TIME_SCALE = 0.001
 
 
 class Worker:
-    """The worker `sync_meeting` served in this process (where tests set its environment),
-    remembering every answer by task id."""
+    """An entry point (the worker `sync_meeting` unless told) served over HTTP in this
+    process (where tests set its environment), remembering every answer by task id (""
+    for calls that are not tasks, such as Google's pushes)."""
 
-    def __init__(self) -> None:
-        self.app = functions_framework.create_app(target="sync_meeting", source=MAIN)
+    def __init__(self, target: str = "sync_meeting") -> None:
+        self.app = functions_framework.create_app(target=target, source=MAIN)
         self._lock = threading.Lock()
         self.answers: dict[str, list[tuple[int, Any]]] = {}
         self.headers: dict[str, dict[str, str]] = {}
@@ -113,6 +122,10 @@ class Worker:
         with self._lock:
             return list(self.answers.get(task, []))
 
+    def all_answers(self) -> list[tuple[int, Any]]:
+        with self._lock:
+            return [answer for answers in self.answers.values() for answer in answers]
+
     def forget(self) -> None:
         with self._lock:
             self.answers.clear()
@@ -120,13 +133,47 @@ class Worker:
 
 
 @pytest.fixture(scope="session")
-def worker_and_stack() -> Iterator[tuple[Worker, Stack]]:
-    running = start_stack(queue=TEST_QUEUE, time_scale=TIME_SCALE)
+def firestore() -> Iterator[firestore_emulator.FirestoreEmulator]:
+    """Google's Firestore emulator, one for the session (it starts in a few seconds)."""
+    with firestore_emulator.start() as emulator:
+        yield emulator
+
+
+class TwoWay:
+    """The functions Google and the queue reach for the Google → Bpium direction, served
+    over HTTP in this process: the push receiver and the worker `sync_calendar`."""
+
+    def __init__(self) -> None:
+        self.push = Worker("on_calendar_push")
+        self.calendar_worker = Worker("sync_calendar")
+
+    def forget(self) -> None:
+        self.push.forget()
+        self.calendar_worker.forget()
+
+    def stop(self) -> None:
+        self.push.server.stop()
+        self.calendar_worker.server.stop()
+
+
+@pytest.fixture(scope="session")
+def worker_and_stack(
+    firestore: firestore_emulator.FirestoreEmulator,
+) -> Iterator[tuple[Worker, Stack]]:
+    running = start_stack(queue=TEST_QUEUE, time_scale=TIME_SCALE, firestore_host=firestore.host)
     worker = Worker()
     running.deliver_to(worker.url)
     yield worker, running
     running.stop()
     worker.server.stop()
+
+
+@pytest.fixture(scope="session")
+def two_way_servers(worker_and_stack: tuple[Worker, Stack]) -> Iterator[TwoWay]:
+    served = TwoWay()
+    worker_and_stack[1].push_to(served.push.url, served.calendar_worker.url)
+    yield served
+    served.stop()
 
 
 @pytest.fixture(scope="session")
@@ -140,8 +187,9 @@ def worker(worker_and_stack: tuple[Worker, Stack]) -> Worker:
 
 
 @pytest.fixture
-def fresh_stack(stack: Stack) -> Stack:
-    """The stack with no events, records, calls or faults; the demo data seeded again."""
+def fresh_stack(stack: Stack, firestore: firestore_emulator.FirestoreEmulator) -> Stack:
+    """The stack with no events, records, calls, faults or Firestore documents; the demo
+    data seeded again."""
     stack.google.reset()
     stack.bpium.reset()
     bpium.seed(stack.bpium)
@@ -150,4 +198,5 @@ def fresh_stack(stack: Stack) -> Stack:
     stack.store_secrets()
     stack.tasks.reset()
     stack.tasks.add_queue(QUEUE, **TEST_QUEUE)
+    firestore.reset(PROJECT, FIRESTORE_DATABASE)
     return stack

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .domain import EventBody
+from .two_way import PRIVATE_SIGNATURE_KEY
 
 
 def moment_of(value: Mapping[str, Any] | None) -> datetime | None:
@@ -66,7 +67,12 @@ def differs(event: Mapping[str, Any], body: EventBody) -> bool:
             {str(a.get("email", "")).lower() for a in event.get("attendees") or []}
             != {a["email"].lower() for a in body.get("attendees", [])},
             _reminders(event.get("reminders")) != _reminders(body.get("reminders")),
-            any(private.get(k) != v for k, v in body["extendedProperties"]["private"].items()),
+            # The signature follows the fields compared here: alone it is no reason to write.
+            any(
+                private.get(k) != v
+                for k, v in body["extendedProperties"]["private"].items()
+                if k != PRIVATE_SIGNATURE_KEY
+            ),
             "conferenceData" in body and not event.get("conferenceData"),
         )
     )

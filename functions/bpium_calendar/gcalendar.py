@@ -124,9 +124,9 @@ class _SendOnce:
 
 @dataclass(frozen=True)
 class BatchOp:
-    """One write of a batch; `body` for insert and patch."""
+    """One call of a batch (a write, or a get); `body` for insert and patch."""
 
-    method: Literal["insert", "patch", "delete"]
+    method: Literal["insert", "patch", "delete", "get"]
     calendar_id: str
     event_id: str
     body: Mapping[str, Any] | None = None
@@ -309,6 +309,17 @@ class CalendarClient:
         result: dict[str, Any] = self._execute("get", request)
         return result
 
+    def watch(self, calendar_id: str, channel: Mapping[str, Any]) -> dict[str, Any]:
+        """Opens a push channel on the calendar's events (events.watch); the Channel."""
+        request = self._events().watch(calendarId=calendar_id, body=dict(channel))
+        result: dict[str, Any] = self._execute("watch", request)
+        return result
+
+    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+        """Stops a push channel (channels.stop); NotFound when Google holds no such one."""
+        request = self._service.channels().stop(body={"id": channel_id, "resourceId": resource_id})
+        self._execute("channels_stop", request)
+
     def cancel(self, calendar_id: str, event_id: str, *, send_updates: str) -> None:
         """Deletes (cancels) the event; NotFound or Gone when it is not there (any more)."""
         request = self._events().delete(
@@ -337,6 +348,8 @@ class CalendarClient:
 
     def _request(self, op: BatchOp, send_updates: str) -> Any:
         events = self._events()
+        if op.method == "get":
+            return events.get(calendarId=op.calendar_id, eventId=op.event_id)
         if op.method == "insert":
             body = {**(op.body or {}), "id": op.event_id}
             return events.insert(

@@ -9,8 +9,10 @@ the window only existence is checked, a bounded number of records a run (a rotat
 of them when there are more), so Bpium's budget holds however long the history grows. It
 heals whatever webhook Bpium dropped, and running it twice changes nothing the second time.
 
-It writes nothing back to Bpium: the event ids are derived from the records, and the next
-webhook of a record fills its event-id field.
+Event ids are derived from the records, and the next webhook of a record fills its
+event-id field. With two-way on, it also brings each record's `responses` and `status` up
+to date (a push Google lost is healed within the hour). An event a person cancelled in
+Google is never revived here: the record's next change in Bpium decides.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .errors import AppError, Conflict, Forbidden, Gone, NotFound
 from .event_compare import differs, moment_of, overlaps
 from .event_ids import decode_event_id, event_id_for, is_event_id
 from .event_writes import has_conference
+from .from_google import GoogleToBpium
 from .gcalendar import BatchOp, BatchOutcome
 from .settings import Settings
 from .sync import MeetingSync
@@ -46,6 +49,8 @@ from .sync import MeetingSync
 Progress = Callable[[int, int], None]
 # Bpium reads a run may spend on our events outside the window (a hundred records each).
 FAR_CHECK_CALLS = 40
+# Records whose answers or status a run may write (Bpium calls, within the run's budget).
+HEAL_LIMIT = 300
 
 
 class BpiumBulk(Protocol):
@@ -88,6 +93,10 @@ class Plan:
     quiet: set[tuple[str, str]] = field(default_factory=set)
     far_checked: int = 0  # records outside the window checked this run
     far_total: int = 0  # of so many
+    values: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # record → its values
+    # The record's event as Google has it: what `responses` and `status` are healed from.
+    events: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    kept_cancelled: int = 0  # events a person cancelled: not revived
 
     def count(self, method: str) -> int:
         return sum(1 for op in self.ops if op.method == method)
@@ -104,6 +113,7 @@ class Plan:
             "invalid": self.invalid,
             "farChecked": self.far_checked,
             "farTotal": self.far_total,
+            "keptCancelled": self.kept_cancelled,
         }
 
 
@@ -114,6 +124,7 @@ class Reconciler:
         calendar: CalendarBulk,
         sync: MeetingSync,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        back: GoogleToBpium | None = None,
     ) -> None:
         self.settings: Settings = sync.settings
         self.schema: CatalogSchemaCache = sync.schema
@@ -121,6 +132,7 @@ class Reconciler:
         self.calendar = calendar
         self.sync = sync
         self.clock = clock
+        self.back = back
 
     def default_window(self) -> tuple[datetime, datetime]:
         now = self.clock()
@@ -166,26 +178,7 @@ class Reconciler:
         gone_far = self._gone_far(far, meetings, plan)
         known = {**events, **far}  # a window meeting's event may still be outside it
         bodies = self._bodies(meetings)
-        targets: set[tuple[str, str]] = set()
-        for record_id, meeting in sorted(meetings.items()):
-            calendar_id = meeting.calendar_id or self.settings.calendar_id
-            event_id = _target(meeting, known.get((calendar_id, meeting.stored_event_id or "")))
-            key = (calendar_id, event_id)
-            targets.add(key)
-            plan.checked += 1
-            plan.records[key] = record_id
-            plan.meetings[key] = meeting
-            current = known.get(key)
-            body = bodies[record_id]
-            if current is not None and meeting.meet and not has_conference(current):
-                # A person removed the Meet link: the usual request id would be ignored.
-                body = self._with_meet_renewal(body, meeting, current)
-            if current is None:
-                plan.ops.append(BatchOp("insert", calendar_id, event_id, body))
-            elif differs(current, body):
-                plan.ops.append(BatchOp("patch", calendar_id, event_id, body))
-            else:
-                plan.unchanged += 1
+        targets = self._place(meetings, known, bodies, plan)
         gone = {key: r for key, r in strays.items() if r not in meetings and r not in moved}
         # Ours, for a living record, but not its event: a copy left in a calendar the meeting
         # moved out of, or an earlier id of it, wherever it is in time.
@@ -202,6 +195,68 @@ class Reconciler:
             if ends is not None and ends <= now:
                 plan.quiet.add(key)
         return plan
+
+    def _place(
+        self,
+        meetings: Mapping[str, Meeting],
+        known: Mapping[tuple[str, str], Mapping[str, Any]],
+        bodies: Mapping[str, EventBody],
+        plan: Plan,
+    ) -> set[tuple[str, str]]:
+        """Plans each meeting's event: create, patch or leave; answers where they are."""
+        missing: list[tuple[str, tuple[str, str]]] = []
+        targets: set[tuple[str, str]] = set()
+        for record_id, meeting in sorted(meetings.items()):
+            calendar_id = meeting.calendar_id or self.settings.calendar_id
+            event_id = _target(meeting, known.get((calendar_id, meeting.stored_event_id or "")))
+            key = (calendar_id, event_id)
+            targets.add(key)
+            plan.checked += 1
+            plan.records[key] = record_id
+            plan.meetings[key] = meeting
+            current = known.get(key)
+            body = bodies[record_id]
+            if current is not None and meeting.meet and not has_conference(current):
+                # A person removed the Meet link: the usual request id would be ignored.
+                body = self._with_meet_renewal(body, meeting, current)
+            if current is None:
+                missing.append((record_id, key))
+                continue
+            plan.events[record_id] = current
+            if differs(current, body):
+                plan.ops.append(BatchOp("patch", calendar_id, event_id, body))
+            else:
+                plan.unchanged += 1
+        self._missing(missing, bodies, plan)
+        return targets
+
+    def _missing(
+        self,
+        missing: Sequence[tuple[str, tuple[str, str]]],
+        bodies: Mapping[str, EventBody],
+        plan: Plan,
+    ) -> None:
+        """Meetings whose event is not among our live ones: absent (a webhook dropped: it
+        is created), or cancelled by a person in Google (kept so: known from the push path
+        or an earlier run, else found when the insert meets it)."""
+        if self.back is not None and missing:
+            # Cancelled by a person, as the push path or an earlier run found: no lookup.
+            known = self.back.state.mirrors(
+                self.settings.meetings_catalog, [record_id for record_id, _ in missing]
+            )
+            kept = [
+                (record_id, key)
+                for record_id, key in missing
+                if (mirror := known.get(record_id))
+                and mirror.get("status") == "cancelled"
+                and mirror.get("eventId") == key[1]
+            ]
+            for record_id, key in kept:
+                plan.kept_cancelled += 1
+                plan.events[record_id] = {"id": key[1], "status": "cancelled"}
+            missing = [item for item in missing if item not in kept]
+        for record_id, key in missing:
+            plan.ops.append(BatchOp("insert", *key, bodies[record_id]))
 
     def _gone_far(
         self,
@@ -260,6 +315,7 @@ class Reconciler:
         meetings: dict[str, Meeting] = {}
         for record in records:
             record_id = str(record.get("id"))
+            plan.values[record_id] = record.get("values") or {}
             try:
                 meetings[record_id] = meeting_from_values(
                     catalog, record_id, record.get("values") or {}, schema, self.sync.options
@@ -303,11 +359,13 @@ class Reconciler:
                 done += len(chunk)
                 if progress:
                     progress(done, total)
-        if retry:  # inserts that found their event (e.g. cancelled, outside the list): patch
+        if retry:  # inserts that found their event: a person cancelled it, or it is unlisted
+            retry = self._look_up(retry, plan, single)
+        if retry:
             for outcome in self.calendar.batch(retry, send_updates=self.settings.send_updates):
                 self._count(outcome, plan, counts, [], single)
         for op in single:
-            self._one_by_one(op, plan, counts)
+            self._kept_cancelled(op, plan)
         return {
             "checked": plan.checked,
             "created": counts["insert"],
@@ -318,7 +376,24 @@ class Reconciler:
             "failed": counts["failed"],
             "farChecked": plan.far_checked,
             "farTotal": plan.far_total,
+            "keptCancelled": plan.kept_cancelled,
+            "healed": self._heal(plan),
         }
+
+    def _heal(self, plan: Plan) -> int:
+        """Writes each record's answers and status where they lag its event's (at most
+        HEAL_LIMIT records a run; the rest in the next)."""
+        if self.back is None:
+            return 0
+        heals: dict[str, tuple[dict[str, Any], Mapping[str, Any]]] = {}
+        for record_id, event in sorted(plan.events.items()):
+            writes = self.back.heal(record_id, plan.values.get(record_id, {}), event)
+            if writes:
+                heals[record_id] = (writes, event)
+        if len(heals) > HEAL_LIMIT:
+            log.warning("reconcile_heals_deferred", due=len(heals), limit=HEAL_LIMIT)
+            heals = dict(list(heals.items())[:HEAL_LIMIT])
+        return self.back.write_heals(heals)
 
     def _count(
         self,
@@ -328,19 +403,18 @@ class Reconciler:
         retry: list[BatchOp],
         single: list[BatchOp],
     ) -> None:
-        """Counts one outcome, or queues what comes next for it: a patch after an insert
-        found the event (`retry`), or the careful one-by-one path (`single`)."""
+        """Counts one outcome, or queues what comes next for it: a look-up after an insert
+        found the event (`retry`), or keeping a cancelled event so (`single`)."""
         op = outcome.op
         if outcome.error is None:
             if op.method == "patch" and (outcome.result or {}).get("status") == "cancelled":
-                # Our patches carry no status: a cancelled event stays so until its record is
-                # confirmed to exist, which the one-by-one path checks.
+                # Our patches carry no status: cancelled meanwhile, by a person; it stays so.
                 single.append(op)
                 return
             counts[op.method] += 1
             return
         if op.method == "insert" and isinstance(outcome.error, Conflict):
-            retry.append(BatchOp("patch", op.calendar_id, op.event_id, op.body))
+            retry.append(op)  # looked up, then patched or kept cancelled
             return
         if op.method == "patch" and isinstance(outcome.error, Forbidden):
             single.append(op)  # perhaps an event a person deleted, which Google will not revive
@@ -363,21 +437,36 @@ class Reconciler:
             error=error.message,
         )
 
-    def _one_by_one(self, op: BatchOp, plan: Plan, counts: Counter[str]) -> None:
-        """A cancelled event whose meeting lives on: the webhooks' careful path revives it
-        (after Bpium confirms the record) or gives the record a new event."""
-        meeting = plan.meetings.get((op.calendar_id, op.event_id))
-        try:
-            if meeting is None:
-                raise NotFound(f"no meeting planned for event {op.event_id}")
-            result = self.sync.sync_meeting(meeting)
-        except AppError as exc:
-            self._failed(op, exc, plan, counts)
-            return
-        if result.status == "ignored":
-            plan.unchanged += 1  # the record is gone: its event stays cancelled
-        else:
-            counts["insert" if result.status == "created" else "patch"] += 1
+    def _look_up(
+        self, conflicts: Sequence[BatchOp], plan: Plan, kept: list[BatchOp]
+    ) -> list[BatchOp]:
+        """The events our inserts found, read in batches: a cancelled one is kept so (a
+        person's decision), the others are answered as the patches to send."""
+        gets = [BatchOp("get", op.calendar_id, op.event_id) for op in conflicts]
+        patches = []
+        for op, outcome in zip(
+            conflicts, self.calendar.batch(gets, send_updates="none"), strict=True
+        ):
+            if outcome.result is not None and outcome.result.get("status") == "cancelled":
+                kept.append(op)
+            else:
+                patches.append(BatchOp("patch", op.calendar_id, op.event_id, op.body))
+        return patches
+
+    def _kept_cancelled(self, op: BatchOp, plan: Plan) -> None:
+        """A cancelled event whose meeting lives on: a person cancelled it in Google, and
+        only the record's next change in Bpium brings it back (the webhooks' path)."""
+        plan.kept_cancelled += 1
+        record_id = plan.records.get((op.calendar_id, op.event_id))
+        if record_id:
+            plan.events[record_id] = {"id": op.event_id, "status": "cancelled"}
+        log.info(
+            "event_kept_cancelled",
+            event_id=op.event_id,
+            calendar_id=op.calendar_id,
+            catalog_id=self.settings.meetings_catalog,
+            record_id=record_id,
+        )
 
 
 def _target(meeting: Meeting, stored_event: Mapping[str, Any] | None) -> str:

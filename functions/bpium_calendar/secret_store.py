@@ -26,6 +26,9 @@ API_KEY = "api-key"
 MIN_SHARED_SECRET = 16  # characters; the webhook secret and the API key authenticate callers
 GOOGLE_OAUTH_CLIENT = "google-oauth-client"
 GOOGLE_OAUTH_TOKEN = "google-oauth-token"  # noqa: S105 - a secret's name
+# The token our push channels carry (X-Goog-Channel-Token): Google's pushes prove themselves
+# with it alone.
+GOOGLE_CHANNEL_TOKEN = "google-channel-token"  # noqa: S105 - a secret's name
 
 DEFAULT_MAX_AGE = 300.0
 # Fields of the JSON secrets that are not secret: masking them would only blur the logs.

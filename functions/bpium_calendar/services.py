@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .replay import ReplayGuard
 from .secret_store import (
     BPIUM_CREDENTIALS,
+    GOOGLE_CHANNEL_TOKEN,
     LocalFolderSource,
     SecretManagerSource,
     SecretSource,
@@ -30,12 +31,18 @@ from .settings import Settings
 from .sync import MeetingSync
 
 if TYPE_CHECKING:
+    from .api_user import ApiUser
+    from .calendar_sync import CalendarSync
+    from .from_google import GoogleToBpium
     from .gcalendar import CalendarClient
     from .intake import Intake
+    from .push import PushReceiver
     from .reconcile import Reconciler
     from .scenarios import Scenarios
+    from .state import StateStore
     from .tasks import TaskQueue
     from .tokens import TokenRefresher
+    from .watch import Watcher
 
 T = TypeVar("T")
 
@@ -119,7 +126,12 @@ class Services:
         def build() -> Reconciler:
             from .reconcile import Reconciler
 
-            return Reconciler(self.bpium, self.calendar, self.meeting_sync)
+            return Reconciler(
+                self.bpium,
+                self.calendar,
+                self.meeting_sync,
+                back=self.google_to_bpium if self.settings.two_way else None,
+            )
 
         return self._once("reconciler", build)
 
@@ -173,9 +185,114 @@ class Services:
         def build() -> Intake:
             from .intake import Intake
 
-            return Intake(self.settings, lambda: self.task_queue, lambda: self.meeting_sync)
+            return Intake(
+                self.settings,
+                lambda: self.task_queue,
+                lambda: self.meeting_sync,
+                lambda: self.api_user,
+            )
 
         return self._once("intake", build)
+
+    @property
+    def api_user(self) -> ApiUser:
+        def build() -> ApiUser:
+            from .api_user import ApiUser
+
+            return ApiUser(
+                self.settings.bpium_api_user_id, lambda: self.bpium, lambda: self._bpium_login()[0]
+            )
+
+        return self._once("api_user", build)
+
+    # -- Google → Bpium -------------------------------------------------------------------
+
+    @property
+    def state(self) -> StateStore:
+        def build() -> StateStore:
+            from .state import StateStore, firestore_client
+
+            settings = self.settings
+            return StateStore(
+                lambda: self._once(
+                    "firestore",
+                    lambda: firestore_client(settings.gcp_project, settings.firestore_database),
+                )
+            )
+
+        return self._once("state", build)
+
+    @property
+    def google_to_bpium(self) -> GoogleToBpium:
+        def build() -> GoogleToBpium:
+            from .from_google import GoogleToBpium
+
+            return GoogleToBpium(self.settings, self.bpium, self.state)
+
+        return self._once("google_to_bpium", build)
+
+    @property
+    def calendar_sync(self) -> CalendarSync:
+        def build() -> CalendarSync:
+            from .calendar_sync import CalendarSync
+
+            return CalendarSync(self.settings, self.calendar, self.state, self.google_to_bpium)
+
+        return self._once("calendar_sync", build)
+
+    def channel_token(self) -> str:
+        return self.secrets.get_strong(GOOGLE_CHANNEL_TOKEN)
+
+    @property
+    def calendar_task_queue(self) -> TaskQueue:
+        """Tasks for the worker `sync_calendar`, on the same queue as the meetings'."""
+
+        def build() -> TaskQueue:
+            from .tasks import TaskQueue, tasks_client
+
+            settings = self.settings
+            if not settings.calendar_worker_url:
+                raise ConfigError("CALENDAR_WORKER_URL: required to queue calendar syncs")
+            return TaskQueue(
+                lambda: self._once("tasks_client", lambda: tasks_client(settings.tasks_endpoint)),
+                settings.tasks_queue,
+                settings.calendar_worker_url,
+                settings.tasks_service_account,
+                dispatch_deadline_seconds=600,
+            )
+
+        return self._once("calendar_task_queue", build)
+
+    @property
+    def push_receiver(self) -> PushReceiver:
+        def build() -> PushReceiver:
+            from .push import PushReceiver
+
+            return PushReceiver(
+                self.settings,
+                token=self.channel_token,
+                state=self.state,
+                queue=lambda: self.calendar_task_queue,
+                stopper=lambda: self.calendar,
+            )
+
+        return self._once("push_receiver", build)
+
+    @property
+    def watcher(self) -> Watcher:
+        def build() -> Watcher:
+            from .watch import Watcher
+
+            return Watcher(
+                self.settings,
+                calendar=self.calendar,
+                state=self.state,
+                token=self.channel_token,
+                calendars=self.meeting_sync.canceller.other_calendars,
+                queue=lambda: self.calendar_task_queue,
+            )
+
+        return self._once("watcher", build)
 
 
 _services: Services | None = None

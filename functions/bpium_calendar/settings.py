@@ -13,9 +13,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import ConfigError
 
 REQUIRED_ROLES = ("title", "start", "end", "agenda", "employees", "guests", "event_id")
-OPTIONAL_ROLES = ("location", "reminders", "calendar", "meet", "link")
-# Roles whose fields we write ourselves: a change to only these is our own write-back.
-WRITTEN_ROLES = ("event_id", "link")
+OPTIONAL_ROLES = ("location", "reminders", "calendar", "meet", "link", "responses", "status")
+# Roles whose fields we write ourselves: a change to only these is our own write-back (or
+# Google's answers and status, which never change the event).
+WRITTEN_ROLES = ("event_id", "link", "responses", "status")
+# Roles that may follow a person's change in Google (FROM_GOOGLE).
+FROM_GOOGLE_ROLES = ("title", "start", "end", "agenda", "location")
 SEND_UPDATES_VALUES = ("all", "externalOnly", "none")
 REMINDER_METHODS = ("popup", "email")
 MAX_REMINDERS = 5
@@ -51,6 +54,8 @@ class FieldMap:
     calendar: str | None = None
     meet: str | None = None
     link: str | None = None
+    responses: str | None = None
+    status: str | None = None
 
     def written(self) -> frozenset[str]:
         """Field ids that only we write (the write-back)."""
@@ -95,6 +100,23 @@ class Settings:
     sync_worker_url: str = ""
     tasks_service_account: str | None = None
     tasks_endpoint: str | None = None
+    from_google: tuple[str, ...] = ()
+    bpium_api_user_id: str | None = None
+    calendar_push_url: str = ""
+    calendar_worker_url: str = ""
+    firestore_database: str = "(default)"
+    push_debounce_seconds: int = 5
+
+    @property
+    def from_google_fields(self) -> frozenset[str]:
+        """Field ids of the FROM_GOOGLE roles: written from Google by the integration."""
+        return frozenset(getattr(self.fields, role) or "" for role in self.from_google) - {""}
+
+    @property
+    def two_way(self) -> bool:
+        """Whether anything flows back from Google (a role to write it to is mapped)."""
+        f = self.fields
+        return bool(f.responses or f.status or self.from_google)
 
     @property
     def work_deadline_seconds(self) -> float:
@@ -150,7 +172,18 @@ class Settings:
             sync_worker_url=reader.url("SYNC_WORKER_URL", required=require_bpium),
             tasks_service_account=reader.text("TASKS_SERVICE_ACCOUNT") or None,
             tasks_endpoint=reader.url("TASKS_ENDPOINT") or None,
+            from_google=reader.roles("FROM_GOOGLE", FROM_GOOGLE_ROLES),
+            bpium_api_user_id=reader.text("BPIUM_API_USER_ID") or None,
+            calendar_push_url=reader.url("CALENDAR_PUSH_URL"),
+            calendar_worker_url=reader.url("CALENDAR_WORKER_URL"),
+            firestore_database=reader.text("FIRESTORE_DATABASE") or "(default)",
+            push_debounce_seconds=reader.integer("PUSH_DEBOUNCE_SECONDS", 5, low=0),
         )
+        unmapped = [r for r in settings.from_google if not getattr(settings.fields, r)]
+        if unmapped and settings.fields.title:
+            reader.problems.append(
+                f"FROM_GOOGLE: role {', '.join(unmapped)} has no field in BPIUM_FIELDS"
+            )
         if settings.tasks_queue and not QUEUE_NAME.fullmatch(settings.tasks_queue):
             reader.problems.append("TASKS_QUEUE: must be projects/{p}/locations/{l}/queues/{q}")
         if settings.secrets_backend == "secret-manager" and not settings.gcp_project:
@@ -210,6 +243,17 @@ class _Reader:
             self.problems.append(f"{name}: must be one of {', '.join(allowed)}")
             return default
         return value
+
+    def roles(self, name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+        raw = self.text(name)
+        roles = tuple(dict.fromkeys(r.strip() for r in raw.split(",") if r.strip()))
+        unknown = [r for r in roles if r not in allowed]
+        if unknown:
+            self.problems.append(
+                f"{name}: unknown roles {', '.join(unknown)} (allowed: {', '.join(allowed)})"
+            )
+            return ()
+        return roles
 
     def zone(self, name: str, default: str) -> str:
         value = self.text(name) or default

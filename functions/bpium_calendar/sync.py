@@ -24,6 +24,7 @@ from .event_writes import EventCalendar, EventExists, EventWriter, Guard, Raced,
 from .jobs import SyncJob, SyncResult
 from .record_gate import RecordGate
 from .settings import Settings
+from .two_way import PRIVATE_SIGNATURE_KEY, signature
 
 # Writes by others between our read and our write, before we let the queue retry later.
 MAX_RACES = 4
@@ -266,7 +267,10 @@ class MeetingSync:
         """The event fields for a meeting whose employees have these e-mails."""
         people = attendees([*employee_emails, *meeting.guests])
         zone = self.settings.time_zone
-        return event_body(meeting, people.emails, zone, meet_renewal=meet_renewal), people
+        body = event_body(meeting, people.emails, zone, meet_renewal=meet_renewal)
+        # What we wrote, per role: a later difference is a person's edit in Google.
+        body["extendedProperties"]["private"][PRIVATE_SIGNATURE_KEY] = signature(body)
+        return body, people
 
     def _move(self, source: str, event_id: str, destination: str) -> None:
         """The meeting's calendar field changed: its event follows, keeping its id."""

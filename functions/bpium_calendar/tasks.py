@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -77,9 +77,14 @@ class TaskQueue:
         self._sleep = sleep
         self._clock = clock
 
-    def enqueue(self, task_id: str | None, body: dict[str, Any]) -> Enqueued:
-        """Creates the task, retrying for a few seconds; QueueUnavailable when it cannot."""
+    def enqueue(
+        self, task_id: str | None, body: dict[str, Any], *, not_before: datetime | None = None
+    ) -> Enqueued:
+        """Creates the task (dispatched at `not_before`, or at once), retrying for a few
+        seconds; QueueUnavailable when it cannot."""
         task = self._task(task_id, body)
+        if not_before is not None:
+            task.schedule_time = not_before
         end = self._clock() + ENQUEUE_SECONDS
         attempt = 0
         uncertain = False  # an earlier attempt may have created it before its answer was lost

@@ -197,3 +197,19 @@ def scheduled_job(
             return 200, job(ready)
 
     return endpoint(name, request, handle)
+
+
+def calendar_push(
+    name: str, request: flask.Request, services: Callable[[], Services]
+) -> flask.Response:
+    """Google's push notification: the channel token, then our record of the channel."""
+
+    def handle() -> tuple[int, dict[str, Any]]:
+        if request.method != "POST":
+            raise BadRequest("notifications are POSTed", code="method_not_allowed")
+        read_body(request)  # Calendar's notifications have no body; a large one is refused
+        ready = services()
+        with deadline_in(ready.settings.work_deadline_seconds):
+            return 200, ready.push_receiver.handle(dict(request.headers.items()))
+
+    return endpoint(name, request, handle)

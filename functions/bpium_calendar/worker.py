@@ -39,6 +39,47 @@ def refused_for_good(exc: AppError) -> bool:
 def sync_task(
     name: str, request: flask.Request, services: Callable[[], Services]
 ) -> flask.Response:
+    """`sync_meeting`: one queued webhook's job."""
+
+    def work(ready: Services, body: bytes, fields: dict[str, Any]) -> dict[str, Any]:
+        job = SyncJob.from_json(load_json(body))
+        fields.update(job.log_fields())
+        if job.catalog_id != ready.settings.meetings_catalog:
+            # Only our webhooks make tasks, and they queue the Meetings catalog's alone.
+            raise BadRequest("a task for another catalog", field="catalogId")
+        return ready.meeting_sync.run(job).to_json()
+
+    return task_endpoint(name, request, services, work)
+
+
+def calendar_task(
+    name: str, request: flask.Request, services: Callable[[], Services]
+) -> flask.Response:
+    """`sync_calendar`: read one calendar's changes since its sync token, write them to
+    Bpium. The calendar must be one we watch: a task names nothing else."""
+
+    def work(ready: Services, body: bytes, fields: dict[str, Any]) -> dict[str, Any]:
+        data = load_json(body)
+        calendar_id = data.get("calendarId") if isinstance(data, dict) else None
+        if not isinstance(calendar_id, str) or not calendar_id or len(calendar_id) > 1024:
+            raise BadRequest("the task names no calendarId", field="calendarId")
+        fields["calendar_id"] = calendar_id
+        if not ready.state.calendar(calendar_id):
+            raise BadRequest("a task for a calendar we do not watch", field="calendarId")
+        return ready.calendar_sync.run(calendar_id)
+
+    return task_endpoint(name, request, services, work)
+
+
+# The task's work: its answer; it adds what it learns of the task to the log fields.
+Work = Callable[["Services", bytes, dict[str, Any]], dict[str, Any]]
+
+
+def task_endpoint(
+    name: str, request: flask.Request, services: Callable[[], Services], work: Work
+) -> flask.Response:
+    """A Cloud Tasks call: 2xx when done or refused for good, 503 when a retry may help."""
+
     def handle() -> tuple[int, dict[str, Any]]:
         if request.method != "POST":
             raise BadRequest("tasks are POSTed", code="method_not_allowed")
@@ -47,25 +88,17 @@ def sync_task(
             "task": request.headers.get("X-CloudTasks-TaskName", "")[:100],
             "retry_count": int(retry) if _COUNT.fullmatch(retry) else None,
         }
-        job: SyncJob | None = None
+        job_fields: dict[str, Any] = {}
         try:
             body = read_body(request)
-            try:
-                job = SyncJob.from_json(load_json(body))
-            except AppError as exc:
-                log.error("task_refused", error_code=exc.code, error=exc.message, **context)
-                return 200, {"status": "refused", "error": exc.to_json()["error"]}
             ready = services()
-            if job.catalog_id != ready.settings.meetings_catalog:
-                # Only our webhooks make tasks, and they queue the Meetings catalog's alone.
-                raise BadRequest("a task for another catalog", field="catalogId")
             with deadline_in(ready.settings.work_deadline_seconds):
-                result = ready.meeting_sync.run(job)
+                result = work(ready, body, job_fields)
         except AppError as exc:
-            fields = {**context, **(job.log_fields() if job else {})}
-            fields.update(error_code=exc.code, error=exc.message, **exc.context)
+            fields = {**context, **job_fields, **exc.context}
+            fields.update(error_code=exc.code, error=exc.message)
             if refused_for_good(exc):
-                log.error("sync_refused", **fields)
+                log.error("task_refused" if not job_fields else "sync_refused", **fields)
                 return 200, {"status": "refused", "error": exc.to_json()["error"]}
             # The first attempts may meet a passing outage; after that an operator should look.
             retries = context["retry_count"] or 0
@@ -75,14 +108,10 @@ def sync_task(
             return 503, {"status": "retry", "error": exc.to_json()["error"]}
         except Exception:
             log.error(
-                "sync_retry_later",
-                error_code="internal",
-                exc_info=True,
-                **context,
-                **(job.log_fields() if job else {}),
+                "sync_retry_later", error_code="internal", exc_info=True, **context, **job_fields
             )
             return 503, {"status": "retry", "error": {"code": "internal", "message": "see logs"}}
-        log.info("task_done", status=result.status, **context, **job.log_fields())
-        return 200, result.to_json()
+        log.info("task_done", status=result.get("status"), **context, **job_fields)
+        return 200, result
 
     return endpoint(name, request, handle)

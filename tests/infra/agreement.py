@@ -41,23 +41,37 @@ SECRETS_OF = {
     },
     "list_events": {"api-key", "google-oauth-client", "google-oauth-token"},
     "create_calendar": {"api-key", "google-oauth-client", "google-oauth-token"},
+    # Checks the channel token; stops a stranger's channel (channels.stop) with the OAuth token.
+    "on_calendar_push": {"google-channel-token", "google-oauth-client", "google-oauth-token"},
     "refresh_tokens": {"google-oauth-client", "google-oauth-token"},
     "reconcile": {"bpium-credentials", "google-oauth-client", "google-oauth-token"},
+    # Gives every channel it opens (events.watch) the channel token.
+    "watch_calendars": {"google-channel-token", "google-oauth-client", "google-oauth-token"},
     "sync_meeting": {"bpium-credentials", "google-oauth-client", "google-oauth-token"},
+    "sync_calendar": {"bpium-credentials", "google-oauth-client", "google-oauth-token"},
 }
+# Hand-kept too: the entry points that read or write the state in Firestore (DESIGN §9, §10):
+# the push function (is the channel ours; its resource id), the calendar worker (sync tokens,
+# the mirror of what it wrote to Bpium), watch_calendars (the channels), reconcile (the mirror).
+USES_FIRESTORE = frozenset({"on_calendar_push", "sync_calendar", "watch_calendars", "reconcile"})
 # The policy behind the grants, kept apart from SECRETS_OF so that a change to what a function
 # reads cannot quietly widen it: the scenario functions call only Calendar, so their account
 # reads nothing of Bpium; the webhooks are authenticated by their signature, never the API key.
-# The worker is called by Cloud Tasks with an OIDC token: neither a webhook's secret string
-# nor the API key is of any use to it.
+# The workers are called by Cloud Tasks with an OIDC token: neither a webhook's secret string,
+# the API key nor the channel token is of any use to them. The push function is public and
+# never calls Bpium: nothing of Bpium, nor the API key, is within its reach. Only the push
+# function and watch_calendars have any use for the channel token.
 BPIUM_SECRETS = frozenset({"bpium-credentials", "bpium-webhook-secret"})
+CHANNEL_TOKEN = "google-channel-token"
 SCENARIOS = frozenset({"list_events", "create_calendar"})
 WEBHOOKS = frozenset({"on_meeting_created", "on_meeting_updated", "on_meeting_deleted"})
-WORKERS = frozenset({"sync_meeting"})
+PUSH = frozenset({"on_calendar_push"})
+WORKERS = frozenset({"sync_meeting", "sync_calendar"})
 MUST_NOT_READ = {
-    **dict.fromkeys(SCENARIOS, BPIUM_SECRETS),
-    **dict.fromkeys(WEBHOOKS, frozenset({"api-key"})),
-    **dict.fromkeys(WORKERS, frozenset({"api-key", "bpium-webhook-secret"})),
+    **dict.fromkeys(SCENARIOS, BPIUM_SECRETS | {CHANNEL_TOKEN}),
+    **dict.fromkeys(WEBHOOKS, frozenset({"api-key", CHANNEL_TOKEN})),
+    **dict.fromkeys(PUSH, BPIUM_SECRETS | {"api-key"}),
+    **dict.fromkeys(WORKERS, frozenset({"api-key", "bpium-webhook-secret", CHANNEL_TOKEN})),
 }
 # Secret Manager roles that reach a secret's metadata or versions but never its payload.
 NON_READING_ROLES = frozenset(
@@ -72,12 +86,18 @@ PROJECT_READING_ROLES = frozenset(
     {"roles/owner", "roles/secretmanager.admin", "roles/secretmanager.secretAccessor"}
 )
 # Who may do what with the queue (IAM member resources name accounts as
-# `google_service_account.NAME`): the tasks account's OIDC token is what the worker accepts,
-# and only the webhooks create tasks (enqueuer on the queue, actAs on the tasks account).
+# `google_service_account.NAME`): the tasks account's OIDC token is what the workers accept,
+# and only the accounts of the functions that queue work create tasks (enqueuer on the queue,
+# actAs on the tasks account): the webhooks (sync_meeting's tasks), push and the jobs
+# (watch_calendars: sync_calendar's tasks).
 TASKS_ACCOUNT = "tasks"
-ENQUEUERS = frozenset({"webhooks"})
-# Bpium allows the whole account 100 requests per 30 s (docs.bpium.ru), 429 beyond.
+QUEUES_TASKS = WEBHOOKS | PUSH | {"watch_calendars"}
+ENQUEUERS = frozenset({"webhooks", "push", "jobs"})
+# Bpium allows the whole account 100 requests per 30 s (docs.bpium.ru), 429 beyond; our
+# shares leave 3 of them spare, since our limiters count a call when it is sent and Bpium
+# when it arrives (main.tf, bpium_budget).
 BPIUM_ACCOUNT_LIMIT = 100
+BPIUM_SPARE = 3
 BPIUM_WINDOW_SECONDS = 30
 # The webhooks' share: they sync inline only when Cloud Tasks did not take a task, so the
 # share is budgeted once, not per webhook instance (main.tf, bpium_budget).
@@ -88,16 +108,17 @@ MIN_RETRY_SECONDS = 24 * 3600
 # HTTP target.
 MAX_FUNCTION_TIMEOUT = 3600
 SCHEDULER_DEADLINE = (15, 1800)
-# Called by Bpium, which cannot send Google credentials: the function authenticates itself.
-INTENDED_PUBLIC = frozenset(
-    {
-        "on_meeting_created",
-        "on_meeting_updated",
-        "on_meeting_deleted",
-        "list_events",
-        "create_calendar",
-    }
-)
+# Called by Bpium or by Google's push notifications, neither of which can send Google
+# credentials: the function authenticates every request itself.
+INTENDED_PUBLIC = WEBHOOKS | SCENARIOS | PUSH
+# The variables whose values carry the other functions' URLs, and whose URL each is.
+URL_VARIABLES = {
+    "SYNC_WORKER_URL": "sync_meeting",
+    "CALENDAR_WORKER_URL": "sync_calendar",
+    "CALENDAR_PUSH_URL": "on_calendar_push",
+}
+# The Firestore grant: read and write documents of the state database, no more.
+FIRESTORE_ROLE = "roles/datastore.user"
 
 
 def _unquote(value: Any) -> Any:
@@ -117,7 +138,13 @@ def _unquote(value: Any) -> Any:
 
 def load(folder: Path = INFRA) -> dict[str, Any]:
     """Every .tf file, merged: {"resource": {type: {name: body}}, "locals": {...}, ...}."""
-    merged: dict[str, Any] = {"resource": {}, "locals": {}, "variable": {}, "output": {}}
+    merged: dict[str, Any] = {
+        "resource": {},
+        "locals": {},
+        "variable": {},
+        "output": {},
+        "check": {},
+    }
     for path in sorted(glob.glob(os.path.join(folder, "*.tf"))):
         with open(path, encoding="utf-8") as handle:
             data = _unquote(hcl2.load(handle))
@@ -126,10 +153,17 @@ def load(folder: Path = INFRA) -> dict[str, Any]:
                 merged["resource"].setdefault(kind, {}).update(named)
         for block in data.get("locals", []):
             merged["locals"].update(block)
-        for key in ("variable", "output"):
+        for key in ("variable", "output", "check"):
             for block in data.get(key, []):
                 merged[key].update(block)
     return merged
+
+
+def _validation_names(variable: dict[str, Any], index: int) -> list[str]:
+    """The quoted names of the list literal in a variable's index-th validation condition."""
+    condition = variable["validation"][index]["condition"]
+    found = re.search(r"\[((?:\s*\"[\w-]+\",?)+)\s*\]", condition)
+    return re.findall(r'"([\w-]+)"', found.group(1)) if found else []
 
 
 def entry_points(main_source: str) -> set[str]:
@@ -229,6 +263,14 @@ def check_entry_points(infra: dict[str, Any], main_source: str) -> list[str]:
     problems += [
         f"{n}: in variable functions but not an entry point" for n in sorted(default - code)
     ]
+    allowed = set(_validation_names(infra["variable"]["functions"], 0))
+    problems += [
+        f"{n}: refused by the validation of variable functions" for n in sorted(code - allowed)
+    ]
+    problems += [
+        f"{n}: allowed by the validation of variable functions but not an entry point"
+        for n in sorted(allowed - code)
+    ]
     for name, body in infra["resource"]["google_cloudfunctions2_function"].items():
         if body.get("for_each") != "${local.functions}":
             problems.append(f"function {name}: must be made for_each = local.functions")
@@ -312,7 +354,8 @@ def check_public(infra: dict[str, Any]) -> list[str]:
     public = {name for name, spec in specs.items() if spec.get("public") is True}
     problems += [f"{n}: public but should need IAM" for n in sorted(public - INTENDED_PUBLIC)]
     problems += [
-        f"{n}: should be public (Bpium calls it)" for n in sorted(INTENDED_PUBLIC - public)
+        f"{n}: should be public (its callers send no Google credentials)"
+        for n in sorted(INTENDED_PUBLIC - public)
     ]
     for name, grant in infra["resource"]["google_cloud_run_service_iam_member"].items():
         member, loop = grant.get("member"), grant.get("for_each", "")
@@ -423,7 +466,7 @@ def _who(member: str) -> str:
 
 
 def _invoker_problems(infra: dict[str, Any]) -> list[str]:
-    """The worker's one invoker is the tasks account, which invokes and holds nothing else."""
+    """The workers' one invoker is the tasks account, which invokes and holds nothing else."""
     problems, invokable = [], set()
     for kind, name, grant in _grants(infra):
         who, role = _who(grant.get("member", "")), grant.get("role", "")
@@ -431,7 +474,7 @@ def _invoker_problems(infra: dict[str, Any]) -> list[str]:
             if who == TASKS_ACCOUNT:
                 problems.append(
                     f"{kind}.{name}: grants the tasks account {role}; it holds only "
-                    "roles/run.invoker on the worker"
+                    "roles/run.invoker on the workers"
                 )
             continue
         covered = _invoked(grant, infra)
@@ -440,7 +483,7 @@ def _invoker_problems(infra: dict[str, Any]) -> list[str]:
             if covered - WORKERS:
                 problems.append(
                     f"invoker grant {name}: lets the tasks account invoke "
-                    f"{', '.join(sorted(covered - WORKERS))}; it may invoke only the worker"
+                    f"{', '.join(sorted(covered - WORKERS))}; it may invoke only the workers"
                 )
         elif covered & WORKERS:
             problems.append(
@@ -453,17 +496,24 @@ def _invoker_problems(infra: dict[str, Any]) -> list[str]:
     ]
 
 
+def _enqueuers_text() -> str:
+    return ", ".join(sorted(ENQUEUERS))
+
+
 def _enqueuer_problems(infra: dict[str, Any]) -> list[str]:
-    """Only the webhooks hold a role on the queue, the enqueuer, and nobody one on the project."""
+    """Only the ENQUEUERS hold a role on the queue, the enqueuer, and nobody one on the
+    project."""
     problems, enqueuers = [], set()
     for name, grant in infra["resource"].get("google_cloud_tasks_queue_iam_member", {}).items():
         who, role = _who(grant.get("member", "")), grant.get("role")
         if "google_cloud_tasks_queue." not in grant.get("name", ""):
             problems.append(f"queue grant {name}: must name the queue of infra/")
         if who not in ENQUEUERS:
-            problems.append(f"queue grant {name}: gives {who} {role}; only the webhooks use it")
+            problems.append(
+                f"queue grant {name}: gives {who} {role}; only {_enqueuers_text()} create tasks"
+            )
         elif role != "roles/cloudtasks.enqueuer":
-            problems.append(f"queue grant {name}: {role}; the webhooks need only the enqueuer")
+            problems.append(f"queue grant {name}: {role}; creating tasks needs only the enqueuer")
         else:
             enqueuers.add(who)
     problems += [
@@ -481,7 +531,7 @@ def _enqueuer_problems(infra: dict[str, Any]) -> list[str]:
 
 
 def _act_as_problems(infra: dict[str, Any]) -> list[str]:
-    """Only the webhooks may act as an account, and only as the tasks account."""
+    """Only the ENQUEUERS may act as an account, and only as the tasks account."""
     problems, acting = [], set()
     for name, grant in infra["resource"].get("google_service_account_iam_member", {}).items():
         who, role = _who(grant.get("member", "")), grant.get("role")
@@ -490,7 +540,9 @@ def _act_as_problems(infra: dict[str, Any]) -> list[str]:
         if on != TASKS_ACCOUNT:
             problems.append(f"account grant {name}: gives {who} {role} on {on}; only on tasks")
         elif who not in ENQUEUERS:
-            problems.append(f"account grant {name}: gives {who} {role} on tasks; only the webhooks")
+            problems.append(
+                f"account grant {name}: gives {who} {role} on tasks; only {_enqueuers_text()}"
+            )
         elif role != "roles/iam.serviceAccountUser":
             problems.append(f"account grant {name}: {role}; actAs needs only serviceAccountUser")
         else:
@@ -502,11 +554,28 @@ def _act_as_problems(infra: dict[str, Any]) -> list[str]:
     ]
 
 
+def _queuer_problems(infra: dict[str, Any]) -> list[str]:
+    """Every function that queues work runs as an account that may create tasks, and every
+    such account runs one of them."""
+    specs = infra["locals"]["entry_points"]
+    problems = [
+        f"{n}: queues tasks but runs as {specs[n].get('runs_as')}, which may not create them"
+        for n in sorted(QUEUES_TASKS & set(specs))
+        if specs[n].get("runs_as") not in ENQUEUERS
+    ]
+    used = {specs[n].get("runs_as") for n in QUEUES_TASKS & set(specs)}
+    return problems + [
+        f"{a}: may create tasks but runs no function that queues any"
+        for a in sorted(ENQUEUERS - used)
+    ]
+
+
 def check_queue_access(infra: dict[str, Any]) -> list[str]:
-    """Cloud Tasks reaches the worker, and only the webhooks reach Cloud Tasks: the worker's
-    one invoker is the tasks account, which invokes nothing else and holds nothing else; the
-    webhooks alone may create tasks (enqueuer on the queue) and carry the tasks account's token
-    (actAs on that account only)."""
+    """Cloud Tasks reaches the workers, and only the functions that queue work reach Cloud
+    Tasks: the workers' one invoker is the tasks account, which invokes nothing else and
+    holds nothing else; the ENQUEUERS alone may create tasks (enqueuer on the queue) and
+    carry the tasks account's token (actAs on that account only), and every function that
+    queues work runs as one of them."""
     problems = []
     if set(infra["locals"].get("task_workers", [])) != WORKERS:
         problems.append(f"task_workers: must be {', '.join(sorted(WORKERS))}")
@@ -514,7 +583,13 @@ def check_queue_access(infra: dict[str, Any]) -> list[str]:
         problems.append(
             f"runtime account {TASKS_ACCOUNT}: no function may run as the tasks account"
         )
-    return problems + _invoker_problems(infra) + _enqueuer_problems(infra) + _act_as_problems(infra)
+    return (
+        problems
+        + _invoker_problems(infra)
+        + _enqueuer_problems(infra)
+        + _act_as_problems(infra)
+        + _queuer_problems(infra)
+    )
 
 
 def _seconds(duration: Any) -> float:
@@ -620,38 +695,41 @@ def _budget_problems(infra: dict[str, Any], secrets_of: dict[str, set[str]]) -> 
             count = sum(_instances(infra, n) or 0 for n in holders)
             total += limit * count
             terms.append(f"{limit} × {count} ({', '.join(holders)})")
-    if total > BPIUM_ACCOUNT_LIMIT:
+    if total > BPIUM_ACCOUNT_LIMIT - BPIUM_SPARE:
         problems.append(
             f"Bpium budget: {' + '.join(terms)} = {total} requests per "
-            f"{BPIUM_WINDOW_SECONDS} s, more than Bpium's {BPIUM_ACCOUNT_LIMIT}"
+            f"{BPIUM_WINDOW_SECONDS} s, more than Bpium's {BPIUM_ACCOUNT_LIMIT} less "
+            f"{BPIUM_SPARE} spare"
         )
     return problems
 
 
 def _pace_problems(infra: dict[str, Any]) -> list[str]:
-    """The queue sends the worker no more tasks per 30 s than its share, and no more at once
-    than its threads."""
+    """The queue, which carries both workers' tasks, sends no more tasks per 30 s than the
+    workers' shares together, and no more at once than the threads of the smallest worker:
+    any burst may be all for one of them."""
     shares, problems = _shares(infra), []
-    worker = sum(
+    workers = sum(
         shares[n][1] * (_instances(infra, n) or 0)
         for n in WORKERS
         if n in shares and isinstance(shares[n][1], int)
     )
-    capacity = infra["locals"].get("threads", 0) * sum(_instances(infra, n) or 0 for n in WORKERS)
+    threads = infra["locals"].get("threads", 0)
+    capacity = min(threads * (_instances(infra, n) or 0) for n in WORKERS)
     for name, queue in infra["resource"].get("google_cloud_tasks_queue", {}).items():
         limits = (queue.get("rate_limits") or [{}])[0]
         rate = _number(limits.get("max_dispatches_per_second"), infra)
         if not isinstance(rate, (int, float)):
             problems.append(f"queue {name}: max_dispatches_per_second must be a number")
-        elif rate * BPIUM_WINDOW_SECONDS > worker:
+        elif rate * BPIUM_WINDOW_SECONDS > workers:
             problems.append(
                 f"queue {name}: {rate:g} tasks/s is {rate * BPIUM_WINDOW_SECONDS:g} per "
-                f"{BPIUM_WINDOW_SECONDS} s, more than the worker's {worker} Bpium requests"
+                f"{BPIUM_WINDOW_SECONDS} s, more than the workers' {workers} Bpium requests"
             )
         concurrent = _number(limits.get("max_concurrent_dispatches"), infra)
         if not isinstance(concurrent, int) or concurrent > capacity:
             problems.append(
-                f"queue {name}: max_concurrent_dispatches {concurrent!r} exceeds the worker's "
+                f"queue {name}: max_concurrent_dispatches {concurrent!r} exceeds a worker's "
                 f"{capacity} threads"
             )
     return problems
@@ -659,8 +737,9 @@ def _pace_problems(infra: dict[str, Any]) -> list[str]:
 
 def check_budget(infra: dict[str, Any], secrets_of: dict[str, set[str]] = SECRETS_OF) -> list[str]:
     """Bpium's one budget: every function that can call Bpium has a share of it, bounded in
-    instances; the shares sum to at most Bpium's 100 per 30 s; the queue never sends the
-    worker more tasks per 30 s than its share; each function gets its own share and bound."""
+    instances; the shares sum to at most Bpium's 100 per 30 s less the spare; the queue never
+    sends the workers more tasks per 30 s than their shares; each function gets its own share
+    and bound."""
     problems = _budget_problems(infra, secrets_of) + _pace_problems(infra)
     for name, body in infra["resource"]["google_cloudfunctions2_function"].items():
         config = body["service_config"][0]
@@ -717,4 +796,209 @@ def check_timeouts(infra: dict[str, Any]) -> list[str]:
             problems.append(
                 f"{name}: timeout {timeout} s is outside Cloud Scheduler's {low}-{high} s deadline"
             )
+    return problems
+
+
+def check_urls(infra: dict[str, Any]) -> list[str]:
+    """The variables that carry URLs name the right functions' built URLs; those are built
+    as the platform names a gen 2 function, and a check block compares them after apply."""
+    problems = []
+    environment = infra["locals"]["environment"]
+    for variable, function in sorted(URL_VARIABLES.items()):
+        want = f'${{local.function_urls["{function}"]}}'
+        if environment.get(variable) != want:
+            problems.append(
+                f'{variable}: must be local.function_urls["{function}"], '
+                f"not {environment.get(variable)!r}"
+            )
+    built = infra["locals"].get("function_urls", "")
+    pattern = (
+        "for name in keys(local.entry_points) : name => "
+        '"https://${var.region}-${var.project_id}.cloudfunctions.net/'
+        '${replace(name, "_", "-")}"'
+    )
+    if pattern not in built:
+        problems.append(
+            "function_urls: must be https://{region}-{project}.cloudfunctions.net/{name}"
+        )
+    function = infra["resource"]["google_cloudfunctions2_function"]["function"]
+    if function.get("name") != '${replace(each.key, "_", "-")}':
+        problems.append("function function: its name must be the entry point with - for _")
+    compared = [
+        a["condition"]
+        for body in infra["check"].values()
+        for a in body.get("assert", [])
+        if "google_cloudfunctions2_function.function" in a.get("condition", "")
+        and "local.function_urls" in a.get("condition", "")
+    ]
+    if not compared:
+        problems.append("no check block compares the functions' urls with local.function_urls")
+    return problems
+
+
+def _accounts_of(grant: dict[str, Any], infra: dict[str, Any]) -> set[str]:
+    """The accounts an IAM member grant names: one, or those of the local list its for_each
+    goes over (`member = ...local.runtime_accounts[each.key]`)."""
+    member = grant.get("member", "")
+    loop = re.fullmatch(r"\$\{(?:toset\()?local\.(\w+)\)?\}", grant.get("for_each", "") or "")
+    if "local.runtime_accounts[each.key]" in member and loop:
+        return set(infra["locals"].get(loop.group(1), []))
+    return {_who(member)}
+
+
+def _database_problems(infra: dict[str, Any]) -> list[str]:
+    """One named Firestore database, which Terraform never deletes and nobody by accident."""
+    databases = infra["resource"].get("google_firestore_database", {})
+    if set(databases) != {"state"}:
+        return [f"firestore: one google_firestore_database, state; found {sorted(databases)}"]
+    body, problems = databases["state"], []
+    settings = {
+        "name": "${var.firestore_database}",
+        "type": "FIRESTORE_NATIVE",
+        "deletion_policy": "ABANDON",
+        "delete_protection_state": "DELETE_PROTECTION_ENABLED",
+        "point_in_time_recovery_enablement": "POINT_IN_TIME_RECOVERY_ENABLED",
+    }
+    problems += [
+        f"firestore database: {key} must be {want}, not {body.get(key)!r}"
+        for key, want in settings.items()
+        if body.get(key) != want
+    ]
+    if body.get("concurrency_mode") not in ("OPTIMISTIC", "PESSIMISTIC"):
+        problems.append(
+            "firestore database: concurrency_mode must be set (the code uses transactions)"
+        )
+    variable = infra["variable"]["firestore_database"]
+    pattern = re.search(r'regex\("([^"]+)"', variable["validation"][0]["condition"])
+    default = variable.get("default")
+    if default == "(default)" or not pattern or not re.fullmatch(pattern.group(1), default or ""):
+        problems.append(f"firestore_database: default {default!r} must be a named database")
+    elif re.fullmatch(pattern.group(1), "(default)"):
+        problems.append("firestore_database: its validation must refuse (default)")
+    if infra["locals"]["environment"].get("FIRESTORE_DATABASE") != (
+        "${google_firestore_database.state.name}"
+    ):
+        problems.append("FIRESTORE_DATABASE: must be google_firestore_database.state.name")
+    apis = infra["resource"]["google_project_service"]["apis"]["for_each"]
+    if '"firestore.googleapis.com"' not in apis:
+        problems.append("firestore.googleapis.com: not among the APIs infra/ enables")
+    return problems
+
+
+def check_firestore(infra: dict[str, Any], uses: frozenset[str] = USES_FIRESTORE) -> list[str]:
+    """The state database is named, kept and wired into the environment; exactly the accounts
+    of the functions that use it hold roles/datastore.user, conditioned on that database, and
+    no Firestore role is granted any other way."""
+    problems = _database_problems(infra)
+    specs = infra["locals"]["entry_points"]
+    database = (
+        'resource.name == \\"projects/${var.project_id}/databases/'
+        '${google_firestore_database.state.name}\\"'
+    )
+    granted: set[str] = set()
+    for kind, name, grant in _grants(infra):
+        if not grant.get("role", "").startswith("roles/datastore."):
+            continue
+        if kind != "google_project_iam_member" or grant["role"] != FIRESTORE_ROLE:
+            problems.append(
+                f"{kind}.{name}: {grant['role']}; the state needs only {FIRESTORE_ROLE}"
+            )
+            continue
+        condition = (grant.get("condition") or [{}])[0].get("expression", "")
+        if condition != database:
+            problems.append(
+                f"firestore grant {name}: must be conditioned on the state database only "
+                f"({database.replace(chr(92), '')})"
+            )
+            continue
+        granted |= _accounts_of(grant, infra)
+    users: dict[str, list[str]] = {}
+    for name in sorted(uses & set(specs)):
+        users.setdefault(specs[name].get("runs_as"), []).append(name)
+    problems += [
+        f"firestore: account {a} ({', '.join(users[a])}) has no {FIRESTORE_ROLE} on the state "
+        "database"
+        for a in sorted(set(users) - granted)
+    ]
+    problems += [
+        f"firestore: account {a} has {FIRESTORE_ROLE} it does not need"
+        for a in sorted(granted - set(users))
+    ]
+    return problems
+
+
+def module_constants(source: str) -> dict[str, Any]:
+    """The module-level `NAME = <literal>` assignments of a source file, literals evaluated
+    (numbers may be products, as in `7 * 86400.0`); the module is never imported."""
+
+    def value(node: ast.expr) -> Any:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            return value(node.left) * value(node.right)
+        if isinstance(node, ast.Dict):
+            return {value(k): value(v) for k, v in zip(node.keys, node.values, strict=True) if k}
+        return ast.literal_eval(node)
+
+    found = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                found[node.targets[0].id] = value(node.value)
+            except ValueError:
+                continue
+    return found
+
+
+def check_roles(infra: dict[str, Any], settings_source: str) -> list[str]:
+    """The field roles and the FROM_GOOGLE roles the variables accept are the settings' own."""
+    constants = module_constants(settings_source)
+    required = list(constants.get("REQUIRED_ROLES", ()))
+    known = required + list(constants.get("OPTIONAL_ROLES", ()))
+    wanted = {
+        ("bpium_fields", 0): required,
+        ("bpium_fields", 1): known,
+        ("from_google", 0): list(constants.get("FROM_GOOGLE_ROLES", ())),
+    }
+    problems = []
+    for (variable, index), want in wanted.items():
+        have = _validation_names(infra["variable"][variable], index)
+        if sorted(have) != sorted(want):
+            problems.append(
+                f"variable {variable}: its validation accepts {', '.join(have)}; the settings "
+                f"know {', '.join(want)}"
+            )
+    return problems
+
+
+def check_sandbox(infra: dict[str, Any], stack_source: str, burst_source: str) -> list[str]:
+    """The local run's copy of the queue (sandbox/stack.py) and the bench's copy of the budget
+    (sandbox/burst.py) are the deployed ones, so that what they measure is what runs."""
+    problems = []
+    queue = infra["resource"]["google_cloud_tasks_queue"]["sync"]
+    rate, retry = queue["rate_limits"][0], queue["retry_config"][0]
+    deployed = {
+        "max_dispatches_per_second": rate["max_dispatches_per_second"],
+        "max_concurrent_dispatches": _number(rate["max_concurrent_dispatches"], infra),
+        "max_attempts": retry["max_attempts"],
+        "max_retry_duration": _seconds(retry["max_retry_duration"]),
+        "min_backoff": _seconds(retry["min_backoff"]),
+        "max_backoff": _seconds(retry["max_backoff"]),
+        "max_doublings": retry["max_doublings"],
+    }
+    local = module_constants(stack_source).get("PRODUCTION_QUEUE", {})
+    problems += [
+        f"sandbox/stack.py PRODUCTION_QUEUE {key}: {local.get(key)!r}, deployed {want!r}"
+        for key, want in deployed.items()
+        if local.get(key) != want
+    ]
+    bench = module_constants(burst_source)
+    if bench.get("BUDGET") != infra["locals"]["bpium_budget"]:
+        problems.append(
+            f"sandbox/burst.py BUDGET: {bench.get('BUDGET')!r}, deployed "
+            f"{infra['locals']['bpium_budget']!r}"
+        )
+    if bench.get("THREADS") != infra["locals"]["threads"]:
+        problems.append(
+            f"sandbox/burst.py THREADS: {bench.get('THREADS')!r}, deployed "
+            f"{infra['locals']['threads']!r}"
+        )
     return problems

@@ -20,6 +20,8 @@ from tests.infra.agreement import ROOT
 MAIN = (ROOT / "functions" / "main.py").read_text()
 SETTINGS = (ROOT / "functions" / "bpium_calendar" / "settings.py").read_text()
 SECRET_STORE = (ROOT / "functions" / "bpium_calendar" / "secret_store.py").read_text()
+STACK = (ROOT / "sandbox" / "stack.py").read_text()
+BURST = (ROOT / "sandbox" / "burst.py").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,9 @@ def test_the_real_infra_and_code_agree(infra: dict) -> None:
         + agreement.check_retries(infra)
         + agreement.check_budget(infra)
         + agreement.check_timeouts(infra)
+        + agreement.check_urls(infra)
+        + agreement.check_firestore(infra)
+        + agreement.check_roles(infra, SETTINGS)
     )
     assert problems == []
 
@@ -55,6 +60,14 @@ def test_the_real_infra_keeps_the_queue_the_budget_and_the_timeouts(infra: dict)
     assert agreement.check_retries(infra) == []
     assert agreement.check_budget(infra) == []
     assert agreement.check_timeouts(infra) == []
+    assert agreement.check_urls(infra) == []
+    assert agreement.check_firestore(infra) == []
+
+
+def test_the_sandbox_runs_the_deployed_queue_and_the_bench_the_deployed_budget(
+    infra: dict,
+) -> None:
+    assert agreement.check_sandbox(infra, STACK, BURST) == []
 
 
 def test_entry_points_are_read_from_main() -> None:
@@ -66,6 +79,7 @@ def test_an_entry_point_added_only_to_main_fails(infra: dict) -> None:
     assert agreement.check_entry_points(infra, source) == [
         "sweep: an entry point of main.py that Terraform does not deploy",
         "sweep: not deployed by default (variable functions)",
+        "sweep: refused by the validation of variable functions",
     ]
 
 
@@ -117,6 +131,13 @@ def test_settings_variables_are_found() -> None:
     known, required = agreement.settings_variables(SETTINGS)
     assert {"BPIUM_URL", "SEND_UPDATES", "REMINDER_METHOD", "SECRET_MANAGER_ENDPOINT"} <= known
     assert {"FUNCTION_TIMEOUT_SECONDS", "TASKS_SERVICE_ACCOUNT", "TASKS_ENDPOINT"} <= known
+    assert {
+        "CALENDAR_PUSH_URL",
+        "CALENDAR_WORKER_URL",
+        "FIRESTORE_DATABASE",
+        "FROM_GOOGLE",
+        "BPIUM_API_USER_ID",
+    } <= known
     assert required == {
         "BPIUM_URL",
         "BPIUM_MEETINGS_CATALOG",
@@ -189,6 +210,7 @@ def test_a_missing_grant_fails(infra: dict) -> None:
     changed["locals"]["secret_readers"]["google-oauth-token"] = ["webhooks"]
     assert agreement.check_secrets(changed, SECRET_STORE) == [
         "secret google-oauth-token: account jobs needs access but has none",
+        "secret google-oauth-token: account push needs access but has none",
         "secret google-oauth-token: account scenarios needs access but has none",
         "secret google-oauth-token: account sync needs access but has none",
     ]
@@ -196,10 +218,12 @@ def test_a_missing_grant_fails(infra: dict) -> None:
 
 def test_moving_a_function_to_another_account_needs_its_grants(infra: dict) -> None:
     changed = copy.deepcopy(infra)
-    changed["locals"]["entry_points"]["refresh_tokens"]["runs_as"] = "webhooks"
-    changed["locals"]["entry_points"]["reconcile"]["runs_as"] = "webhooks"
+    for job in ("refresh_tokens", "reconcile", "watch_calendars"):
+        changed["locals"]["entry_points"][job]["runs_as"] = "webhooks"
     assert agreement.check_secrets(changed, SECRET_STORE) == [
         "secret bpium-credentials: account jobs has access it does not need",
+        "secret google-channel-token: account webhooks needs access but has none",
+        "secret google-channel-token: account jobs has access it does not need",
         "secret google-oauth-client: account jobs has access it does not need",
         "secret google-oauth-token: account jobs has access it does not need",
     ]
@@ -229,7 +253,8 @@ def test_granting_the_webhook_secret_to_the_worker_fails(infra: dict) -> None:
     changed = copy.deepcopy(infra)
     changed["locals"]["secret_readers"]["bpium-webhook-secret"].append("sync")
     assert agreement.check_least_privilege(changed) == [
-        "sync_meeting: runs as sync, which can read bpium-webhook-secret"
+        "sync_calendar: runs as sync, which can read bpium-webhook-secret",
+        "sync_meeting: runs as sync, which can read bpium-webhook-secret",
     ]
 
 
@@ -280,7 +305,8 @@ def test_a_project_wide_secret_role_counts_for_every_secret(infra: dict) -> None
         "member": "serviceAccount:${google_service_account.webhooks.email}",
     }
     assert agreement.check_least_privilege(changed) == [
-        f"{name}: runs as webhooks, which can read api-key" for name in sorted(agreement.WEBHOOKS)
+        f"{name}: runs as webhooks, which can read api-key, google-channel-token"
+        for name in sorted(agreement.WEBHOOKS)
     ]
 
 
@@ -370,8 +396,8 @@ def test_the_scheduler_invoking_the_worker_fails(infra: dict) -> None:
     grant = changed["resource"]["google_cloud_run_service_iam_member"]["scheduler_invoker"]
     grant["for_each"] = "${local.functions}"
     assert agreement.check_queue_access(changed) == [
-        "invoker grant scheduler_invoker: lets scheduler invoke sync_meeting; only the tasks "
-        "account may"
+        "invoker grant scheduler_invoker: lets scheduler invoke sync_calendar, sync_meeting; "
+        "only the tasks account may"
     ]
 
 
@@ -394,8 +420,9 @@ def test_the_tasks_account_invoking_more_than_the_worker_fails(infra: dict) -> N
     grant = changed["resource"]["google_cloud_run_service_iam_member"]["tasks_invoker"]
     grant["for_each"] = "${local.jobs}"
     assert agreement.check_queue_access(changed) == [
-        "invoker grant tasks_invoker: lets the tasks account invoke reconcile, refresh_tokens; "
-        "it may invoke only the worker",
+        "invoker grant tasks_invoker: lets the tasks account invoke reconcile, refresh_tokens, "
+        "watch_calendars; it may invoke only the workers",
+        "sync_calendar: the tasks account cannot invoke it (every Cloud Tasks call would get 403)",
         "sync_meeting: the tasks account cannot invoke it (every Cloud Tasks call would get 403)",
     ]
 
@@ -404,7 +431,8 @@ def test_a_worker_the_tasks_account_cannot_invoke_fails(infra: dict) -> None:
     changed = copy.deepcopy(infra)
     del changed["resource"]["google_cloud_run_service_iam_member"]["tasks_invoker"]
     assert agreement.check_queue_access(changed) == [
-        "sync_meeting: the tasks account cannot invoke it (every Cloud Tasks call would get 403)"
+        "sync_calendar: the tasks account cannot invoke it (every Cloud Tasks call would get 403)",
+        "sync_meeting: the tasks account cannot invoke it (every Cloud Tasks call would get 403)",
     ]
 
 
@@ -417,7 +445,7 @@ def test_any_other_role_for_the_tasks_account_fails(infra: dict) -> None:
     }
     assert agreement.check_queue_access(changed) == [
         "google_project_iam_member.tasks_invoker: grants the tasks account roles/run.invoker; "
-        "it holds only roles/run.invoker on the worker"
+        "it holds only roles/run.invoker on the workers"
     ]
 
 
@@ -429,15 +457,16 @@ def test_a_function_running_as_the_tasks_account_fails(infra: dict) -> None:
     ]
 
 
-def test_an_enqueuer_other_than_the_webhooks_fails(infra: dict) -> None:
+def test_an_enqueuer_other_than_the_accounts_that_queue_work_fails(infra: dict) -> None:
     changed = copy.deepcopy(infra)
     grants = changed["resource"]["google_cloud_tasks_queue_iam_member"]
-    grants["jobs_enqueuer"] = {
+    grants["scenarios_enqueuer"] = {
         **grants["webhooks_enqueuer"],
-        "member": "serviceAccount:${google_service_account.jobs.email}",
+        "member": "serviceAccount:${google_service_account.scenarios.email}",
     }
     assert agreement.check_queue_access(changed) == [
-        "queue grant jobs_enqueuer: gives jobs roles/cloudtasks.enqueuer; only the webhooks use it"
+        "queue grant scenarios_enqueuer: gives scenarios roles/cloudtasks.enqueuer; only jobs, "
+        "push, webhooks create tasks"
     ]
 
 
@@ -446,7 +475,7 @@ def test_a_broader_queue_role_for_the_webhooks_fails(infra: dict) -> None:
     grant = changed["resource"]["google_cloud_tasks_queue_iam_member"]["webhooks_enqueuer"]
     grant["role"] = "roles/cloudtasks.admin"
     assert agreement.check_queue_access(changed) == [
-        "queue grant webhooks_enqueuer: roles/cloudtasks.admin; the webhooks need only the "
+        "queue grant webhooks_enqueuer: roles/cloudtasks.admin; creating tasks needs only the "
         "enqueuer",
         "webhooks: no roles/cloudtasks.enqueuer on the queue (no task could be created)",
     ]
@@ -493,7 +522,7 @@ def test_act_as_for_another_account_fails(infra: dict) -> None:
     }
     assert agreement.check_queue_access(changed) == [
         "account grant scenarios_act_as_tasks: gives scenarios roles/iam.serviceAccountUser on "
-        "tasks; only the webhooks"
+        "tasks; only jobs, push, webhooks"
     ]
 
 
@@ -557,21 +586,50 @@ def test_retry_intervals_follow_cloud_tasks_example() -> None:
     ) == float("inf")
 
 
-def test_the_budget_is_the_worker_the_jobs_and_the_fallback(infra: dict) -> None:
+def test_the_budget_is_the_workers_the_jobs_and_the_fallback_with_3_spare(infra: dict) -> None:
     specs, budget = infra["locals"]["entry_points"], infra["locals"]["bpium_budget"]
+    assert budget == {"worker": 60, "calendar_worker": 12, "jobs": 20, "fallback": 5}
     worker = budget["worker"] * specs["sync_meeting"]["max_instances"]
+    calendar_worker = budget["calendar_worker"] * specs["sync_calendar"]["max_instances"]
     jobs = budget["jobs"] * specs["reconcile"]["max_instances"]
-    assert worker + jobs + budget["fallback"] <= agreement.BPIUM_ACCOUNT_LIMIT
+    total = worker + calendar_worker + jobs + budget["fallback"]
+    assert total == 97 <= agreement.BPIUM_ACCOUNT_LIMIT - agreement.BPIUM_SPARE
     rate = infra["resource"]["google_cloud_tasks_queue"]["sync"]["rate_limits"][0]
-    assert rate["max_dispatches_per_second"] * agreement.BPIUM_WINDOW_SECONDS <= worker
+    # One queue for both workers: its pace is their two shares together, 2.4 tasks/s.
+    assert rate["max_dispatches_per_second"] * agreement.BPIUM_WINDOW_SECONDS == pytest.approx(
+        worker + calendar_worker
+    )
+
+
+def test_only_the_workers_and_reconcile_hold_a_share_besides_the_fallback(infra: dict) -> None:
+    shares = {
+        name: spec["bpium_rate_limit"]
+        for name, spec in infra["locals"]["entry_points"].items()
+        if spec["bpium_rate_limit"] is not None
+    }
+    assert shares == {
+        **dict.fromkeys(agreement.WEBHOOKS, "${local.bpium_budget.fallback}"),
+        "reconcile": "${local.bpium_budget.jobs}",
+        "sync_meeting": "${local.bpium_budget.worker}",
+        "sync_calendar": "${local.bpium_budget.calendar_worker}",
+    }
 
 
 def test_a_larger_worker_share_fails(infra: dict) -> None:
     changed = copy.deepcopy(infra)
     changed["locals"]["bpium_budget"]["worker"] = 90
     assert agreement.check_budget(changed) == [
-        "Bpium budget: 5 (fallback) + 20 × 1 (reconcile) + 90 × 1 (sync_meeting) = 115 requests "
-        "per 30 s, more than Bpium's 100"
+        "Bpium budget: 12 × 1 (sync_calendar) + 5 (fallback) + 20 × 1 (reconcile) + 90 × 1 "
+        "(sync_meeting) = 127 requests per 30 s, more than Bpium's 100 less 3 spare"
+    ]
+
+
+def test_a_budget_without_the_spare_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["bpium_budget"]["calendar_worker"] = 15
+    assert agreement.check_budget(changed) == [
+        "Bpium budget: 15 × 1 (sync_calendar) + 5 (fallback) + 20 × 1 (reconcile) + 60 × 1 "
+        "(sync_meeting) = 100 requests per 30 s, more than Bpium's 100 less 3 spare"
     ]
 
 
@@ -579,8 +637,17 @@ def test_a_second_worker_instance_fails(infra: dict) -> None:
     changed = copy.deepcopy(infra)
     changed["locals"]["entry_points"]["sync_meeting"]["max_instances"] = 2
     assert agreement.check_budget(changed) == [
-        "Bpium budget: 5 (fallback) + 20 × 1 (reconcile) + 72 × 2 (sync_meeting) = 169 requests "
-        "per 30 s, more than Bpium's 100"
+        "Bpium budget: 12 × 1 (sync_calendar) + 5 (fallback) + 20 × 1 (reconcile) + 60 × 2 "
+        "(sync_meeting) = 157 requests per 30 s, more than Bpium's 100 less 3 spare"
+    ]
+
+
+def test_a_second_calendar_worker_instance_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["sync_calendar"]["max_instances"] = 2
+    assert agreement.check_budget(changed) == [
+        "Bpium budget: 12 × 2 (sync_calendar) + 5 (fallback) + 20 × 1 (reconcile) + 60 × 1 "
+        "(sync_meeting) = 109 requests per 30 s, more than Bpium's 100 less 3 spare"
     ]
 
 
@@ -589,8 +656,18 @@ def test_a_worker_bounded_only_by_max_instances_fails(infra: dict) -> None:
     changed["locals"]["entry_points"]["sync_meeting"]["max_instances"] = None
     assert agreement.check_budget(changed) == [
         "sync_meeting: holds a Bpium share per instance but only var.max_instances bounds it",
-        "queue sync: 2.4 tasks/s is 72 per 30 s, more than the worker's 0 Bpium requests",
-        "queue sync: max_concurrent_dispatches 8 exceeds the worker's 0 threads",
+        "queue sync: 2.4 tasks/s is 72 per 30 s, more than the workers' 12 Bpium requests",
+        "queue sync: max_concurrent_dispatches 8 exceeds a worker's 0 threads",
+    ]
+
+
+def test_a_calendar_worker_without_a_share_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["sync_calendar"]["bpium_rate_limit"] = None
+    assert agreement.check_budget(changed) == [
+        "sync_calendar: calls Bpium but has no bpium_rate_limit (it would take the code's "
+        "default, 90 per instance)",
+        "queue sync: 2.4 tasks/s is 72 per 30 s, more than the workers' 60 Bpium requests",
     ]
 
 
@@ -616,7 +693,7 @@ def test_a_queue_faster_than_the_worker_share_fails(infra: dict) -> None:
     limits = changed["resource"]["google_cloud_tasks_queue"]["sync"]["rate_limits"][0]
     limits["max_dispatches_per_second"] = 5
     assert agreement.check_budget(changed) == [
-        "queue sync: 5 tasks/s is 150 per 30 s, more than the worker's 72 Bpium requests"
+        "queue sync: 5 tasks/s is 150 per 30 s, more than the workers' 72 Bpium requests"
     ]
 
 
@@ -625,7 +702,7 @@ def test_more_concurrent_dispatches_than_worker_threads_fails(infra: dict) -> No
     limits = changed["resource"]["google_cloud_tasks_queue"]["sync"]["rate_limits"][0]
     limits["max_concurrent_dispatches"] = 16
     assert agreement.check_budget(changed) == [
-        "queue sync: max_concurrent_dispatches 16 exceeds the worker's 8 threads"
+        "queue sync: max_concurrent_dispatches 16 exceeds a worker's 8 threads"
     ]
 
 
@@ -779,3 +856,328 @@ def test_terraform_fmt_leaves_infra_unchanged() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout
+
+
+# -- Google → Bpium (issue «two-way») ---------------------------------------------------------
+
+
+def test_the_two_way_functions_are_deployed_as_the_issue_says(infra: dict) -> None:
+    specs = infra["locals"]["entry_points"]
+    shape = {
+        name: {k: specs[name][k] for k in ("public", "runs_as", "timeout", "max_instances")}
+        for name in ("on_calendar_push", "sync_calendar", "watch_calendars")
+    }
+    assert shape == {
+        "on_calendar_push": {
+            "public": True,
+            "runs_as": "push",
+            "timeout": 60,
+            "max_instances": None,
+        },
+        "sync_calendar": {"public": False, "runs_as": "sync", "timeout": 300, "max_instances": 1},
+        "watch_calendars": {"public": False, "runs_as": "jobs", "timeout": 300, "max_instances": 1},
+    }
+    assert specs["on_calendar_push"]["bpium_rate_limit"] is None
+    assert specs["watch_calendars"]["bpium_rate_limit"] is None
+    assert {"on_calendar_push", "sync_calendar", "watch_calendars"} <= set(
+        infra["variable"]["functions"]["default"]
+    )
+
+
+def test_the_push_function_runs_as_its_own_account_that_cannot_reach_bpium(infra: dict) -> None:
+    assert infra["locals"]["runtime_accounts"]["push"] == "${google_service_account.push.email}"
+    assert agreement.readable_secrets(infra)["push"] == {
+        "google-channel-token",
+        "google-oauth-client",
+        "google-oauth-token",
+    }
+    assert infra["output"]["service_accounts"]["value"]["push"] == (
+        "${google_service_account.push.email}"
+    )
+
+
+def test_only_the_push_function_and_watch_calendars_read_the_channel_token(infra: dict) -> None:
+    assert "google-channel-token" in infra["locals"]["secrets"]
+    assert sorted(infra["locals"]["secret_readers"]["google-channel-token"]) == ["jobs", "push"]
+    readers = {
+        name for name, secrets in agreement.SECRETS_OF.items() if "google-channel-token" in secrets
+    }
+    assert readers == {"on_calendar_push", "watch_calendars"}
+
+
+def test_granting_bpium_credentials_to_the_push_account_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["secret_readers"]["bpium-credentials"].append("push")
+    assert agreement.check_least_privilege(changed) == [
+        "on_calendar_push: runs as push, which can read bpium-credentials"
+    ]
+    assert agreement.check_secrets(changed, SECRET_STORE) == [
+        "secret bpium-credentials: account push has access it does not need"
+    ]
+
+
+def test_the_push_function_on_the_webhooks_account_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["on_calendar_push"]["runs_as"] = "webhooks"
+    assert agreement.check_least_privilege(changed) == [
+        "on_calendar_push: runs as webhooks, which can read bpium-credentials, bpium-webhook-secret"
+    ]
+
+
+def test_granting_the_channel_token_to_the_workers_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["secret_readers"]["google-channel-token"].append("sync")
+    assert agreement.check_least_privilege(changed) == [
+        "sync_calendar: runs as sync, which can read google-channel-token",
+        "sync_meeting: runs as sync, which can read google-channel-token",
+    ]
+
+
+def test_a_push_function_behind_iam_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["on_calendar_push"]["public"] = False
+    assert agreement.check_public(changed) == [
+        "on_calendar_push: should be public (its callers send no Google credentials)"
+    ]
+
+
+def test_making_the_calendar_worker_public_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["sync_calendar"]["public"] = True
+    assert agreement.check_public(changed) == ["sync_calendar: public but should need IAM"]
+    assert agreement.check_queue_access(changed) == [
+        "invoker grant public_invoker: lets allUsers invoke sync_calendar; only the tasks "
+        "account may"
+    ]
+
+
+def test_the_calendar_worker_left_out_of_the_task_workers_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["task_workers"] = ["sync_meeting"]
+    assert agreement.check_queue_access(changed) == [
+        "task_workers: must be sync_calendar, sync_meeting",
+        "sync_calendar: the tasks account cannot invoke it (every Cloud Tasks call would get 403)",
+    ]
+
+
+@pytest.mark.parametrize("account", ["push", "jobs"])
+def test_an_account_that_queues_calendar_syncs_without_the_enqueuer_fails(
+    infra: dict, account: str
+) -> None:
+    changed = copy.deepcopy(infra)
+    del changed["resource"]["google_cloud_tasks_queue_iam_member"][f"{account}_enqueuer"]
+    assert agreement.check_queue_access(changed) == [
+        f"{account}: no roles/cloudtasks.enqueuer on the queue (no task could be created)"
+    ]
+
+
+@pytest.mark.parametrize("account", ["push", "jobs"])
+def test_an_account_that_queues_calendar_syncs_without_act_as_fails(
+    infra: dict, account: str
+) -> None:
+    changed = copy.deepcopy(infra)
+    del changed["resource"]["google_service_account_iam_member"][f"{account}_act_as_tasks"]
+    assert agreement.check_queue_access(changed) == [
+        f"{account}: no roles/iam.serviceAccountUser on the tasks account (Cloud Tasks refuses "
+        "a task with its OIDC token)"
+    ]
+
+
+def test_a_function_that_queues_work_on_an_account_that_may_not_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["entry_points"]["on_calendar_push"]["runs_as"] = "scenarios"
+    assert agreement.check_queue_access(changed) == [
+        "on_calendar_push: queues tasks but runs as scenarios, which may not create them",
+        "push: may create tasks but runs no function that queues any",
+    ]
+
+
+def test_watch_calendars_runs_hourly_on_the_scheduler(infra: dict) -> None:
+    assert infra["locals"]["schedules"]["watch_calendars"] == "${var.watch_schedule}"
+    assert infra["variable"]["watch_schedule"]["default"] == "15 * * * *"
+    assert infra["resource"]["google_cloud_scheduler_job"]["job"]["for_each"] == "${local.jobs}"
+
+
+def test_the_built_urls_go_to_their_functions(infra: dict) -> None:
+    environment = infra["locals"]["environment"]
+    assert {v: environment[v] for v in agreement.URL_VARIABLES} == {
+        "SYNC_WORKER_URL": '${local.function_urls["sync_meeting"]}',
+        "CALENDAR_WORKER_URL": '${local.function_urls["sync_calendar"]}',
+        "CALENDAR_PUSH_URL": '${local.function_urls["on_calendar_push"]}',
+    }
+    assert agreement.check_urls(infra) == []
+
+
+def test_a_worker_url_naming_another_function_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["environment"]["CALENDAR_WORKER_URL"] = (
+        '${local.function_urls["sync_meeting"]}'
+    )
+    assert agreement.check_urls(changed) == [
+        'CALENDAR_WORKER_URL: must be local.function_urls["sync_calendar"], not '
+        "'${local.function_urls[\"sync_meeting\"]}'"
+    ]
+
+
+def test_urls_without_the_check_against_the_platform_fail(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["check"] = {}
+    assert agreement.check_urls(changed) == [
+        "no check block compares the functions' urls with local.function_urls"
+    ]
+
+
+def test_the_shared_environment_passes_the_two_way_settings(infra: dict) -> None:
+    environment = infra["locals"]["environment"]
+    assert environment["FIRESTORE_DATABASE"] == "${google_firestore_database.state.name}"
+    assert environment["FROM_GOOGLE"] == "${var.from_google}"
+    assert environment["BPIUM_API_USER_ID"] == "${var.bpium_api_user_id}"
+    assert infra["variable"]["from_google"]["default"] == ""
+    assert infra["variable"]["bpium_api_user_id"]["default"] == ""
+
+
+def test_the_state_database_is_named_kept_and_protected(infra: dict) -> None:
+    database = infra["resource"]["google_firestore_database"]["state"]
+    assert database["type"] == "FIRESTORE_NATIVE"
+    assert database["deletion_policy"] == "ABANDON"
+    assert database["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
+    assert database["point_in_time_recovery_enablement"] == "POINT_IN_TIME_RECOVERY_ENABLED"
+    assert infra["variable"]["firestore_database"]["default"] == "bpium-gcal"
+    assert agreement.check_firestore(infra) == []
+
+
+def test_exactly_the_accounts_of_the_functions_with_state_use_firestore(infra: dict) -> None:
+    grant = infra["resource"]["google_project_iam_member"]["firestore_user"]
+    assert grant["role"] == "roles/datastore.user"
+    assert agreement._accounts_of(grant, infra) == {"push", "sync", "jobs"}
+    assert grant["condition"][0]["expression"] == (
+        'resource.name == \\"projects/${var.project_id}/databases/'
+        '${google_firestore_database.state.name}\\"'
+    )
+
+
+def test_the_default_database_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["variable"]["firestore_database"]["default"] = "(default)"
+    assert agreement.check_firestore(changed) == [
+        "firestore_database: default '(default)' must be a named database"
+    ]
+
+
+def test_a_database_that_destroy_deletes_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["resource"]["google_firestore_database"]["state"]["deletion_policy"] = "DELETE"
+    assert agreement.check_firestore(changed) == [
+        "firestore database: deletion_policy must be ABANDON, not 'DELETE'"
+    ]
+
+
+def test_a_firestore_database_apart_from_the_variable_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["environment"]["FIRESTORE_DATABASE"] = "(default)"
+    assert agreement.check_firestore(changed) == [
+        "FIRESTORE_DATABASE: must be google_firestore_database.state.name"
+    ]
+
+
+def test_firestore_without_its_api_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    apis = changed["resource"]["google_project_service"]["apis"]
+    apis["for_each"] = apis["for_each"].replace('"firestore.googleapis.com", ', "")
+    assert agreement.check_firestore(changed) == [
+        "firestore.googleapis.com: not among the APIs infra/ enables"
+    ]
+
+
+def test_a_firestore_grant_on_every_database_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    del changed["resource"]["google_project_iam_member"]["firestore_user"]["condition"]
+    problems = agreement.check_firestore(changed)
+    assert problems[0].startswith(
+        "firestore grant firestore_user: must be conditioned on the state database only"
+    )
+    assert problems[1:] == [
+        "firestore: account jobs (reconcile, watch_calendars) has no roles/datastore.user on the "
+        "state database",
+        "firestore: account push (on_calendar_push) has no roles/datastore.user on the state "
+        "database",
+        "firestore: account sync (sync_calendar) has no roles/datastore.user on the state database",
+    ]
+
+
+def test_firestore_for_an_account_without_state_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["firestore_users"].append("webhooks")
+    assert agreement.check_firestore(changed) == [
+        "firestore: account webhooks has roles/datastore.user it does not need"
+    ]
+
+
+def test_jobs_without_firestore_fail(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["firestore_users"].remove("jobs")
+    assert agreement.check_firestore(changed) == [
+        "firestore: account jobs (reconcile, watch_calendars) has no roles/datastore.user on the "
+        "state database"
+    ]
+
+
+def test_a_broader_firestore_role_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["resource"]["google_project_iam_member"]["sync_owner"] = {
+        "project": "${var.project_id}",
+        "role": "roles/datastore.owner",
+        "member": "serviceAccount:${google_service_account.sync.email}",
+    }
+    assert agreement.check_firestore(changed) == [
+        "google_project_iam_member.sync_owner: roles/datastore.owner; the state needs only "
+        "roles/datastore.user"
+    ]
+
+
+def test_the_variables_accept_the_roles_the_settings_know() -> None:
+    infra = agreement.load()
+    assert agreement.check_roles(infra, SETTINGS) == []
+    names = agreement._validation_names(infra["variable"]["bpium_fields"], 1)
+    assert {"responses", "status"} <= set(names)
+
+
+def test_a_field_role_only_the_settings_know_fails(infra: dict) -> None:
+    source = SETTINGS.replace('"responses", "status")', '"responses", "status", "colour")')
+    assert source != SETTINGS
+    (problem,) = agreement.check_roles(infra, source)
+    assert problem.startswith("variable bpium_fields: its validation accepts title, start")
+    assert problem.endswith("responses, status, colour")
+
+
+def test_a_from_google_role_only_the_settings_know_fails(infra: dict) -> None:
+    source = SETTINGS.replace(
+        'FROM_GOOGLE_ROLES = ("title",', 'FROM_GOOGLE_ROLES = ("guests", "title",'
+    )
+    assert source != SETTINGS
+    assert agreement.check_roles(infra, source) == [
+        "variable from_google: its validation accepts title, start, end, agenda, location; the "
+        "settings know guests, title, start, end, agenda, location"
+    ]
+
+
+def test_a_bench_budget_apart_from_the_deployed_one_fails(infra: dict) -> None:
+    changed = copy.deepcopy(infra)
+    changed["locals"]["bpium_budget"]["worker"] = 50
+    source = (
+        'BUDGET = {"worker": 60, "calendar_worker": 12, "jobs": 20, "fallback": 5}\nTHREADS = 8\n'
+    )
+    assert agreement.check_sandbox(changed, STACK, source) == [
+        "sandbox/burst.py BUDGET: {'worker': 60, 'calendar_worker': 12, 'jobs': 20, "
+        "'fallback': 5}, deployed {'worker': 50, 'calendar_worker': 12, 'jobs': 20, "
+        "'fallback': 5}"
+    ]
+
+
+def test_outputs_give_the_push_url_and_the_database(infra: dict) -> None:
+    outputs = infra["output"]
+    assert "on_calendar_push" in outputs["calendar_push_url"]["value"]
+    assert outputs["firestore_database"]["value"]["name"] == (
+        "${google_firestore_database.state.name}"
+    )
+    assert "google-channel-token" in outputs["secrets_to_fill"]["description"]

@@ -55,6 +55,14 @@ BREAKS = [
         "account_id",
     ),
     Break(
+        "missing_required_nested_argument",
+        "iam.tf",
+        '    title       = "${local.name} state only"\n',
+        "",
+        "google_project_iam_member.firestore_user",
+        "title",
+    ),
+    Break(
         "computed_only_attribute_set",
         "functions.tf",
         "  uniform_bucket_level_access = true\n",

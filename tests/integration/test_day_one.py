@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from bpium_calendar.event_ids import event_id_for
+from sandbox import bpium
 from sandbox.common import Fault
 from sandbox.stack import Stack
 from tests.conftest import hook_body
@@ -181,20 +182,25 @@ def test_an_event_a_person_deleted_comes_back_as_exactly_one_live_event(
     assert live(stack) == []
 
 
-def test_reconcile_replaces_an_event_a_person_deleted_and_then_rests(
+def test_reconcile_keeps_an_event_a_person_deleted_cancelled_and_then_rests(
     fns: Functions, person_deletes: str
 ) -> None:
+    """A person's cancellation in Google stands (issue «two-way»): reconcile neither revives
+    nor replaces the event, the record's status says so, and the next run costs nothing."""
     stack = fns.stack
     record = soon_meeting(stack)
     reconcile(fns)
     stack.google.person_delete("primary", event_id_for(stack.meetings, record))
     counts = reconcile(fns)
-    assert counts["failed"] == 0
-    assert len(live(stack)) == 1
+    assert (counts["failed"], counts["keptCancelled"], counts["healed"]) == (0, 1, 1)
+    assert live(stack) == []
+    assert full_values(stack, record)[bpium.ROLES["status"]] == "cancelled"
     stack.google.recorder.reset_calls()
+    stack.bpium.recorder.reset_calls()
     again = reconcile(fns)
-    assert (again["created"], again["updated"], again["failed"]) == (0, 0, 0)
+    assert (again["created"], again["updated"], again["failed"], again["healed"]) == (0, 0, 0, 0)
     assert stack.google.recorder.count("POST", "batch") == 0
+    assert stack.bpium.recorder.count("PATCH") == 0
 
 
 # -- 4, 5, 6. list_events: cancelled items, a bounded first sync, the caller's mistakes ------

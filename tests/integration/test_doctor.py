@@ -19,6 +19,7 @@ SECRET_NAMES = (
     "api-key",
     "google-oauth-client",
     "google-oauth-token",
+    "google-channel-token",
 )
 PUT = {
     "bpium-credentials": "— fix: add it with `make secrets ONLY=bpium-credentials` "
@@ -30,6 +31,8 @@ PUT = {
     "google-oauth-client": "— fix: run `make authorize CLIENT_FILE=client_secret.json` "
     "(Google's OAuth client file, of a Desktop app)",
     "google-oauth-token": "— fix: run `make authorize`",
+    "google-channel-token": "— fix: add it with `make secrets ONLY=google-channel-token` "
+    "(the token our Google push channels carry, any long random value)",
 }
 
 
@@ -130,7 +133,7 @@ def test_missing_local_secret_names_the_command_that_adds_it(
     [line] = failures([x for x in lines if x.startswith("✘ secret")])
     assert line.startswith(f"✘ secret {name}: missing or unreadable")
     assert line.endswith(PUT[name])
-    assert sum(x.startswith("✔ secret") for x in lines) == 4
+    assert sum(x.startswith("✔ secret") for x in lines) == len(SECRET_NAMES) - 1
 
 
 def test_missing_secrets_in_secret_manager_skip_what_needs_them(env: Stack) -> None:

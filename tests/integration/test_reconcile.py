@@ -77,6 +77,8 @@ def test_reconcile_twice_changes_nothing_the_second_time(fns: Functions) -> None
         "failed": 0,
         "farChecked": 0,
         "farTotal": 0,
+        "keptCancelled": 0,
+        "healed": 0,
     }
     assert stack.google.recorder.count("POST") == 0
 
@@ -141,16 +143,23 @@ def test_a_meeting_moved_out_of_the_window_is_moved_not_cancelled(fns: Functions
     assert event["start"]["dateTime"].startswith(later.astimezone().strftime("%Y-"))
 
 
-def test_a_cancelled_event_of_a_living_record_is_revived(fns: Functions) -> None:
+def test_a_cancelled_event_of_a_living_record_waits_for_the_records_next_change(
+    fns: Functions,
+) -> None:
+    """Reconcile never revives a cancelled event (issue «two-way»: a person's decision
+    stands); the record's next change in Bpium brings it back."""
     stack = fns.stack
     record = meeting(stack)
     fns.created(record)
     fns.deleted(record)  # a stray delete: the record still exists
+    event_id = event_id_for(stack.meetings, record)
     counts = reconcile(fns)
-    assert counts["updated"] == 1
-    assert (
-        stack.google.event("primary", event_id_for(stack.meetings, record))["status"] == "confirmed"
-    )
+    assert (counts["updated"], counts["created"], counts["keptCancelled"]) == (0, 0, 1)
+    assert stack.google.event("primary", event_id)["status"] == "cancelled"
+    prev = stack.bpium.record(stack.meetings, record)["values"]
+    stack.bpium.update_record(stack.meetings, record, {"2": "Снова в силе"}, fire=False)
+    assert fns.updated(record, {"2": "Снова в силе"}, prev).get_json()["status"] == "updated"
+    assert stack.google.event("primary", event_id)["status"] == "confirmed"
     assert len(stack.google.events("primary")) == 1
 
 
@@ -286,6 +295,8 @@ def test_a_calendar_the_account_cannot_see_does_not_stop_the_others(
                     ("8", "text", {}),
                     ("9", "text", {}),
                     ("13", "text", {}),
+                    ("21", "text", {}),
+                    ("22", "text", {}),
                 )
             ],
         ],

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bpium_calendar.event_ids import event_id_for
+from bpium_calendar.two_way import signature
 from sandbox.stack import Stack
 from tests.conftest import hook_body, sign
 from tests.integration.conftest import Functions
@@ -43,10 +44,9 @@ def test_create_makes_the_event_and_writes_its_id_back(fns: Functions) -> None:
         "ivan@acme.example",
         "guest@partner.example",
     ]
-    assert event["extendedProperties"]["private"] == {
-        "bpiumCatalogId": stack.meetings,
-        "bpiumRecordId": record,
-    }
+    private = event["extendedProperties"]["private"]
+    assert private.pop("bpiumSig") == signature(event)  # what we wrote, role by role
+    assert private == {"bpiumCatalogId": stack.meetings, "bpiumRecordId": record}
     assert stack.bpium.record(stack.meetings, record)["values"]["8"] == event_id
     assert stack.google.notifications[-1]["sendUpdates"] == "all"
 
@@ -434,6 +434,8 @@ def test_all_day_meeting_from_a_date_only_field(
             {"id": "7", "type": "contact"},
             {"id": "8", "type": "text"},
             {"id": "9", "type": "text"},
+            {"id": "21", "type": "text"},
+            {"id": "22", "type": "text"},
         ],
     )
     monkeypatch.setenv("BPIUM_MEETINGS_CATALOG", "70")

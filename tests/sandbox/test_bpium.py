@@ -17,7 +17,7 @@ import pytest
 import requests
 from flask import Flask, Response, request
 
-from sandbox.bpium import DEMO_LOGIN, DEMO_PASSWORD, EVENTS, BpiumStandIn, seed
+from sandbox.bpium import API_USER_ID, DEMO_LOGIN, DEMO_PASSWORD, EVENTS, BpiumStandIn, seed
 from sandbox.common import ServerThread
 
 AUTH = (DEMO_LOGIN, DEMO_PASSWORD)
@@ -585,7 +585,7 @@ def test_created_webhook_has_exact_shape_and_valid_signature(
         "timestamp": "1700000000",
         "hook": {"id": hook_id, "event": "record.created", "sequenceId": 1},
         "payload": {"catalogId": "7", "recordId": record_id, "values": values, "prevValues": {}},
-        "user": {"id": "1"},
+        "user": {"id": API_USER_ID},  # the API login's own user
     }
     assert "Планёрка".encode() in raw  # signed bytes are UTF-8, not \u-escaped
     [recorded] = standin.deliveries
@@ -884,8 +884,11 @@ def test_seed_returns_the_role_map_and_users(bpium: tuple[BpiumStandIn, str]) ->
         "guests": "7",
         "event_id": "8",
         "location": "9",
+        "responses": "21",
+        "status": "22",
     }
-    assert info["users"]["api"] == {"login": DEMO_LOGIN, "password": DEMO_PASSWORD, "id": "1"}
+    assert standin.record("$users", API_USER_ID)["values"]["$email"] == DEMO_LOGIN  # type: ignore[index]
+    assert info["users"]["api"] == {"login": DEMO_LOGIN, "password": DEMO_PASSWORD, "id": "20"}
     assert info["users"]["emails"]["4"] == ""
     assert standin.record("$users", "3")["values"]["$email"] == "olga@acme.example"  # type: ignore[index]
     assert standin.record("8", "1")["title"] == "Анна Смирнова"  # type: ignore[index]

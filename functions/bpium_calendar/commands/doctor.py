@@ -41,6 +41,7 @@ from ..secret_store import (
     API_KEY,
     BPIUM_CREDENTIALS,
     BPIUM_WEBHOOK_SECRET,
+    GOOGLE_CHANNEL_TOKEN,
     GOOGLE_OAUTH_CLIENT,
     GOOGLE_OAUTH_TOKEN,
     SecretStore,
@@ -80,6 +81,11 @@ ROLE_TABLE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("text",),
         ("ссылка", "ссылка на событие", "ссылка на встречу", "link", "event link", "calendar link"),
     ),
+    "responses": (
+        ("text",),
+        ("ответы", "ответы участников", "ответы на приглашение", "responses", "rsvp"),
+    ),
+    "status": (("text",), ("статус в календаре", "статус события", "event status")),
 }
 WANTED_TYPES = {role: types for role, (types, _) in ROLE_TABLE.items()}
 ROLE_NAMES = {role: names for role, (_, names) in ROLE_TABLE.items()}
@@ -89,6 +95,7 @@ SHAPES = {
     API_KEY: "the X-Api-Key of the Bpium scenarios' «Веб-запрос»",
     GOOGLE_OAUTH_CLIENT: "Google's OAuth client file, of a Desktop app",
     GOOGLE_OAUTH_TOKEN: "written by `make authorize`",
+    GOOGLE_CHANNEL_TOKEN: "the token our Google push channels carry, any long random value",
 }
 SECRETS = tuple(SHAPES)
 
@@ -121,7 +128,7 @@ class _Bad(Exception):
 
 def parse_secret(name: str, text: str) -> Any:
     """The secret's value, checked; _Bad says what is wrong without quoting the value."""
-    if name in (BPIUM_WEBHOOK_SECRET, API_KEY):
+    if name in (BPIUM_WEBHOOK_SECRET, API_KEY, GOOGLE_CHANNEL_TOKEN):
         if len(text) < MIN_SECRET_LENGTH:
             problem = f"shorter than {MIN_SECRET_LENGTH} characters" if text else "empty"
             how = f"use a long random string: `make secrets ONLY={name}` makes one"

@@ -18,12 +18,18 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from ..errors import AppError
-from ..secret_store import API_KEY, BPIUM_CREDENTIALS, BPIUM_WEBHOOK_SECRET, SecretStore
+from ..secret_store import (
+    API_KEY,
+    BPIUM_CREDENTIALS,
+    BPIUM_WEBHOOK_SECRET,
+    GOOGLE_CHANNEL_TOKEN,
+    SecretStore,
+)
 from ..services import secret_source
 from ..settings import Settings
 
 MIN_LENGTH = 16
-NAMES = (BPIUM_CREDENTIALS, BPIUM_WEBHOOK_SECRET, API_KEY)
+NAMES = (BPIUM_CREDENTIALS, BPIUM_WEBHOOK_SECRET, API_KEY, GOOGLE_CHANNEL_TOKEN)
 
 
 def run(
@@ -48,6 +54,10 @@ def run(
                     say(f"{name}: login and password are both needed; skipped")
                     continue
                 value = json.dumps({"login": login, "password": password})
+            elif name == GOOGLE_CHANNEL_TOKEN:
+                # Only Google (told by watch_calendars) and our functions use it: no one types it.
+                value = secrets.token_urlsafe(32)
+                say(f"{name}: generated (nobody needs to see it)")
             else:
                 typed = ask_hidden(f"{name} (hidden; empty = generate one): ").strip()
                 if typed and len(typed) < MIN_LENGTH:
