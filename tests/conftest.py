@@ -49,6 +49,7 @@ def hook_body(
     catalog_id: str = "7",
     sequence_id: int | None = None,
     timestamp: object = None,
+    user_id: str = "1",
 ) -> bytes:
     """A webhook body exactly as Bpium sends it: sent now (Unix seconds as a string, as its
     docs show), and a new message each time unless `sequence_id` says which."""
@@ -65,7 +66,7 @@ def hook_body(
                 "sequenceId": next(_sequence) if sequence_id is None else sequence_id,
             },
             "payload": payload,
-            "user": {"id": "1"},
+            "user": {"id": user_id},
         },
         ensure_ascii=False,
     ).encode()

@@ -3,12 +3,14 @@
 Changes come by the calendar's stored sync token, every page; without a token, or when
 Google answers 410 for it, a full sync of the reconcile window (answers and status only: a
 full list cannot tell a person's edit from old drift) gives a new one. One sync of a
-calendar runs at a time (a Firestore lease); a push that arrives meanwhile makes it read
-once more before it lets go, and the token is stored only over the one it started from.
+calendar runs at a time (a lock in the instance, then a Firestore lease across instances);
+a push that arrives meanwhile makes it read once more before it lets go, and the token is
+stored only over the one it started from.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -45,8 +47,34 @@ class CalendarSync:
         self.state = state
         self.applier = applier
         self.clock = clock
+        self._lock = threading.Lock()
+        self._busy: dict[str, bool] = {}  # calendar → whether a push came while it synced
 
     def run(self, calendar_id: str) -> dict[str, Any]:
+        """Syncs the calendar, unless this instance is at it already (which then reads once
+        more): threads of one instance never contend in Firestore."""
+        with self._lock:
+            if calendar_id in self._busy:
+                self._busy[calendar_id] = True
+                log.info("calendar_sync_coalesced", calendar_id=calendar_id)
+                return {"status": "coalesced", "calendarId": calendar_id}
+            self._busy[calendar_id] = False
+        try:
+            full = False
+            for _ in range(MAX_ROUNDS):
+                result = self._leased(calendar_id)
+                full = full or bool(result.get("full"))
+                result["full"] = full
+                with self._lock:
+                    if not self._busy[calendar_id]:
+                        break
+                    self._busy[calendar_id] = False
+            return result
+        finally:
+            with self._lock:
+                self._busy.pop(calendar_id, None)
+
+    def _leased(self, calendar_id: str) -> dict[str, Any]:
         holder = uuid.uuid4().hex
         lease = float(self.settings.function_timeout_seconds)
         start = self.state.begin_sync(calendar_id, holder, lease)

@@ -61,16 +61,17 @@ class PushReceiver:
         self._stopper = stopper
         self.clock = clock
 
-    def handle(self, headers: Mapping[str, str]) -> dict[str, Any]:
-        given = headers.get("X-Goog-Channel-Token", "")
+    def handle(self, received: Mapping[str, str]) -> dict[str, Any]:
+        headers = {name.lower(): value for name, value in received.items()}
+        given = headers.get("x-goog-channel-token", "")
         if not given:
             raise Unauthorized("missing X-Goog-Channel-Token", code="channel_token_missing")
         if not hmac.compare_digest(given.encode("utf-8"), self._token().encode("utf-8")):
             raise Unauthorized("the channel token is not ours", code="channel_token_invalid")
-        channel_id = headers.get("X-Goog-Channel-ID", "").strip()
-        resource_id = headers.get("X-Goog-Resource-ID", "").strip()
-        state = headers.get("X-Goog-Resource-State", "").strip()
-        number = headers.get("X-Goog-Message-Number", "").strip()
+        channel_id = headers.get("x-goog-channel-id", "").strip()
+        resource_id = headers.get("x-goog-resource-id", "").strip()
+        state = headers.get("x-goog-resource-state", "").strip()
+        number = headers.get("x-goog-message-number", "").strip()
         if not channel_id or len(channel_id) > 64:
             raise BadRequest("missing X-Goog-Channel-ID", field="X-Goog-Channel-ID")
         if state not in KNOWN_STATES:
