@@ -6,12 +6,14 @@ import json
 import socket
 from pathlib import Path
 
+import functions_framework
 import pytest
 import requests
 
 from bpium_calendar.commands.doctor import run
 from sandbox import bpium
-from sandbox.stack import CLIENT_ID, PROJECT, REFRESH_TOKEN, SCOPES, Stack
+from sandbox.stack import CLIENT_ID, FIRESTORE_DATABASE, PROJECT, REFRESH_TOKEN, SCOPES, Stack
+from tests.conftest import MAIN, TwoWay
 
 SECRET_NAMES = (
     "bpium-credentials",
@@ -82,7 +84,10 @@ def catalog_fields(stack: Stack) -> list[dict]:
     return requests.get(url, auth=auth, timeout=10).json()["fields"]
 
 
-def test_seeded_stack_is_all_green(env: Stack) -> None:
+def test_seeded_stack_is_all_green(two_way_servers: TwoWay, env: Stack) -> None:
+    watched = functions_framework.create_app(target="watch_calendars", source=MAIN)
+    assert watched.test_client().post("/").status_code == 200
+    assert env.tasks.wait_idle(20.0)  # the first sync leaves the calendar's token
     code, lines = doctor(env)
     assert code == 0, lines
     assert all(line.startswith("✔ ") for line in lines), lines
@@ -155,9 +160,11 @@ def test_missing_secrets_in_secret_manager_skip_what_needs_them(env: Stack) -> N
     assert line_of(lines, "✘ fields of BPIUM_FIELDS:").startswith(
         "✘ fields of BPIUM_FIELDS: skipped: Bpium catalog 7 failed"
     )
-    # Only what needs no secret passes: the settings, and the queue (the caller's own rights).
+    # Only what needs no secret passes: the settings, the queue and Firestore (the caller's
+    # own rights).
     passed = [x for x in lines if x.startswith("✔")]
-    assert [x for x in passed if "settings" not in x and "queue" not in x] == []
+    own = ("settings", "queue", "Firestore")
+    assert [x for x in passed if not any(word in x for word in own)] == []
 
 
 MALFORMED = [
@@ -440,3 +447,41 @@ def test_a_missing_queue_says_check_the_name_or_deploy(env: Stack) -> None:
     assert line_of(lines, "✘ queue nowhere:") == (
         "✘ queue nowhere: does not exist — fix: check TASKS_QUEUE, or `make deploy` to create it"
     )
+
+
+def test_before_the_first_watch_doctor_says_to_run_it_without_failing(env: Stack) -> None:
+    code, lines = doctor(env)
+    assert code == 0, lines
+    assert line_of(lines, "✔ Firestore database bpium-gcal:") == (
+        "✔ Firestore database bpium-gcal: readable, 0 calendar(s) watched"
+    )
+    assert line_of(lines, "! push channels:").startswith(
+        "! push channels: none yet (a fresh deployment) — fix: run the job watch_calendars"
+    )
+
+
+def test_an_expired_push_channel_fails_with_the_fix(two_way_servers: TwoWay, env: Stack) -> None:
+    watched = functions_framework.create_app(target="watch_calendars", source=MAIN)
+    assert watched.test_client().post("/").status_code == 200
+    assert env.tasks.wait_idle(20.0)
+    from google.cloud import firestore
+
+    client = firestore.Client(project=PROJECT, database=FIRESTORE_DATABASE)
+    [doc] = list(client.collection("calendars").stream())
+    doc.reference.update({"expiration": 0})
+    code, lines = doctor(env)
+    assert code == 1
+    [line] = failures(lines)
+    assert line.startswith("✘ push channel of primary: none live")
+    assert "watch_calendars" in line
+
+
+def test_an_unreachable_firestore_is_one_failure_naming_the_database(
+    env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FIRESTORE_EMULATOR_HOST")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/credentials.json")
+    code, lines = doctor(env)
+    assert code == 1
+    [line] = failures(lines)
+    assert line.startswith("✘ Firestore database bpium-gcal:")

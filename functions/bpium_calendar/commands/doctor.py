@@ -49,6 +49,7 @@ from ..secret_store import (
 from ..services import secret_source
 from ..settings import OPTIONAL_ROLES, REQUIRED_ROLES, WRITTEN_ROLES, Settings
 from ..tasks import tasks_client
+from .doctor_push import check_push
 
 T = TypeVar("T")
 MIN_SECRET_LENGTH = 16
@@ -445,6 +446,7 @@ def check_all(report: Report, environ: Mapping[str, str] | None) -> None:
     secrets = check_secrets(report, settings, SECRETS)
     check_google(report, settings, secrets)
     check_queue(report, settings)
+    check_push(report, settings)
     found = check_bpium(report, settings, secrets.get(BPIUM_CREDENTIALS))
     if found is None:
         report.skip("fields of BPIUM_FIELDS", f"Bpium catalog {settings.meetings_catalog}")
