@@ -17,8 +17,8 @@ import pytest
 
 from sandbox import bpium
 from sandbox.common import Fault
-from sandbox.stack import CHANNEL_TOKEN, Stack
-from tests.conftest import TwoWay, hook_body
+from sandbox.stack import CHANNEL_TOKEN, QUEUE, Stack
+from tests.conftest import TEST_QUEUE, TwoWay, hook_body
 from tests.integration.conftest import Functions
 
 RESPONSES, STATUS = bpium.ROLES["responses"], bpium.ROLES["status"]
@@ -469,3 +469,22 @@ def test_a_task_for_a_calendar_we_do_not_watch_is_refused(two_way: Functions) ->
     reply = client.post("/", json={"calendarId": "someone@example.com"})
     assert (reply.status_code, reply.get_json()["status"]) == (200, "refused")
     assert two_way.calls()["google"] == 0
+
+
+def test_a_push_cloud_tasks_refuses_answers_503_so_google_sends_it_again(
+    two_way: Functions,
+) -> None:
+    """Google retries a push answered 500/502/503/504 (the push guide): the change waits in
+    Google rather than being lost here."""
+    stack = two_way.stack
+    watch(two_way)
+    record, event_id = meeting(two_way)
+    stack.tasks.fault_creates(100, status=400)  # refused for good, not retried by our client
+    reply = push(two_way, push_headers(stack))
+    assert reply.status_code == 503
+    assert reply.get_json()["error"]["code"] == "queue_unavailable"
+    stack.tasks.reset()
+    stack.tasks.add_queue(QUEUE, **TEST_QUEUE)
+    answer(stack, event_id, "anna@acme.example", "accepted")
+    settle(two_way)
+    assert "anna@acme.example: accepted" in values(stack, record)[RESPONSES]
