@@ -7,7 +7,8 @@ missed. Never part of `make test`.
 Every function is served in this process (`sandbox.run.functions_app`), and the Cloud Tasks
 stand-in dispatches the webhooks' tasks to the worker there; the rows under Bpium's limit
 (a burst, a 20,000-meeting reconcile) run as deployed processes with time scaled, in
-`sandbox.burst`.
+`sandbox.burst`; the Google → Bpium rows (Firestore's emulator, pushes) in their own
+section, from `sandbox.bench_two_way`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import functions_framework
 import httplib2
 import requests
 
-from sandbox import bpium, burst
+from sandbox import bench_two_way, bpium, burst
 from sandbox.burst import (
     latency,
     peak_memory,
@@ -602,6 +603,7 @@ def main() -> None:
     stack.env["BPIUM_RATE_LIMIT"] = "0"
     spent: list[str] = []
     per_meeting = 0.0
+    split, two_way = 0, list[str]()
 
     def timed(name: str, part: Callable[[], Any]) -> Any:
         start = time.perf_counter()
@@ -618,6 +620,8 @@ def main() -> None:
         timed("list_events", lambda: bench_list(stack))
         timed("burst", lambda: burst.bench_burst(stack, row))
         timed("reconcile 20,000", lambda: burst.bench_big_reconcile(stack, row, per_meeting))
+        split = len(ROWS)
+        two_way = timed("Google → Bpium", lambda: bench_two_way.bench(row))
     finally:
         stack.stop()
         served.stop()
@@ -650,7 +654,9 @@ def main() -> None:
         "| measure | value | target | |",
         "|---|---|---|---|",
     ]
-    REPORT.write_text("\n".join(header + [r.line() for r in ROWS]) + "\n", encoding="utf-8")
+    lines = header + [r.line() for r in ROWS[:split]]
+    lines += bench_two_way.section(two_way, [r.line() for r in ROWS[split:]])
+    REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"\nwritten to {REPORT.relative_to(ROOT)}; {len(missed)} target(s) missed", flush=True)
     print("; ".join(spent), flush=True)
     sys.exit(1 if missed else 0)
