@@ -152,14 +152,17 @@ def start(
         )
     emulator = FirestoreEmulator(process, port, path, own_log=own_log)
     deadline = time.monotonic() + timeout
-    while not _answers_ok(f"{emulator.url}/"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            code = process.poll()
-            why = "timed out" if code is None else f"exited with {code}"
-            emulator._own_log = False  # kept for whoever reads the error
-            emulator.stop()
-            raise RuntimeError(
-                f"Firestore emulator {why} on {emulator.host}; {path} ends:\n{_tail(path)}"
-            )
-        time.sleep(0.1)
+    try:
+        while not _answers_ok(f"{emulator.url}/"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                code = process.poll()
+                why = "timed out" if code is None else f"exited with {code}"
+                emulator._own_log = False  # kept for whoever reads the error
+                raise RuntimeError(
+                    f"Firestore emulator {why} on {emulator.host}; {path} ends:\n{_tail(path)}"
+                )
+            time.sleep(0.1)
+    except BaseException:  # a timeout, or Ctrl-C while it starts: no orphan java
+        emulator.stop()
+        raise
     return emulator

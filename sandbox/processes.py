@@ -22,27 +22,48 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(count: int, taken: Iterable[int] = ()) -> list[int]:
+    """`count` distinct free ports, none of `taken` (each held until all are chosen, so the
+    processes started together do not draw the same one)."""
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            s = socket.socket()
+            held.append(s)
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+            if port not in taken:
+                ports.append(port)
+        return ports
+    finally:
+        for s in held:
+            s.close()
+
+
 def start_function(
-    name: str, env: Mapping[str, str], *, source: str = MAIN, port: int | None = None
+    name: str,
+    env: Mapping[str, str],
+    *,
+    source: str = MAIN,
+    port: int | None = None,
+    log: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Starts serving entry point `name`; returns the process and its URL (not yet waited for)."""
+    """Starts serving entry point `name`; returns the process and its URL (not yet waited for).
+    `log`: a file for the process's output (its JSON log lines); none is kept without it."""
     port = port or free_port()
-    process = subprocess.Popen(
-        [
-            FUNCTIONS_FRAMEWORK,
-            "--target",
-            name,
-            "--source",
-            source,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=dict(env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [
+        FUNCTIONS_FRAMEWORK,
+        *("--target", name, "--source", source),
+        *("--host", "127.0.0.1", "--port", str(port)),
+    ]
+    if log is None:
+        process = subprocess.Popen(
+            command, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    else:
+        with log.open("ab") as out:  # the child keeps its own copy
+            process = subprocess.Popen(command, env=dict(env), stdout=out, stderr=subprocess.STDOUT)
     return process, f"http://127.0.0.1:{port}"
 
 
@@ -70,19 +91,29 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def functions_served(
-    names: Iterable[str], env: Mapping[str, str], ports: Mapping[str, int] | None = None
+    names: Iterable[str],
+    env: Mapping[str, str],
+    ports: Mapping[str, int] | None = None,
+    *,
+    logs: Path | None = None,
 ) -> Iterator[dict[str, str]]:
     """Each entry point in its own process, listening; stopped on the way out. `ports`
-    fixes some ports (the worker's, which the others must know before they start)."""
-    started: list[subprocess.Popen[bytes]] = []
-    urls: dict[str, str] = {}
+    fixes some ports (the workers' and the push receiver's, which the others must know
+    before they start); `logs`: a folder for each process's output, `<name>.log`. The
+    processes start together, then each is waited for."""
+    fixed = dict(ports or {})
+    names = list(names)
+    drawn = iter(free_ports(sum(n not in fixed for n in names), fixed.values()))
+    started: list[tuple[subprocess.Popen[bytes], str, str]] = []
     try:
         for name in names:
-            process, url = start_function(name, env, port=(ports or {}).get(name))
-            started.append(process)
+            log = logs / f"{name}.log" if logs is not None else None
+            port = fixed[name] if name in fixed else next(drawn)
+            process, url = start_function(name, env, port=port, log=log)
+            started.append((process, name, url))
+        for process, _, url in started:
             wait_listening(url, process)
-            urls[name] = url
-        yield urls
+        yield {name: url for _, name, url in started}
     finally:
-        for process in started:
+        for process, _, _ in started:
             stop(process)

@@ -27,7 +27,14 @@ CLIENT_SECRET = "local-client-secret"
 REFRESH_TOKEN = "local-refresh-token"
 SCOPES = ["https://www.googleapis.com/auth/calendar"]
 # `make run` and `make demo` use these fixed ports.
-PORTS = {"functions": 8080, "bpium": 8081, "google": 8082, "secrets": 8083, "tasks": 8084}
+PORTS = {
+    "functions": 8080,
+    "bpium": 8081,
+    "google": 8082,
+    "secrets": 8083,
+    "tasks": 8084,
+    "firestore": 8085,  # Google's emulator
+}
 QUEUE = f"projects/{PROJECT}/locations/local/queues/bpium-gcal-sync"
 TASKS_ACCOUNT = f"bpium-gcal-tasks@{PROJECT}.iam.gserviceaccount.com"
 # The queue infra/queue.tf deploys: the worker's share of Bpium's budget, one dispatch per

@@ -27,6 +27,7 @@ from .tasks import Enqueued
 
 # The message the guide says every new channel sends first ("sync"), and the rest.
 KNOWN_STATES = ("sync", "exists", "not_exists")
+SLOT_MARGIN_SECONDS = 0.5
 
 
 class Queue(Protocol):
@@ -112,7 +113,10 @@ class PushReceiver:
             return f"push-{digest}", None
         slot = math.floor(self.clock() / seconds)
         digest = hashlib.sha256(f"{calendar_id}\n{slot}".encode()).hexdigest()[:40]
-        return f"cal-{digest}", datetime.fromtimestamp((slot + 1) * seconds, UTC)
+        # A moment after the interval's end: a push another instance stamps a little late
+        # (clocks differ) still finds the task waiting, not run.
+        due = (slot + 1) * seconds + SLOT_MARGIN_SECONDS
+        return f"cal-{digest}", datetime.fromtimestamp(due, UTC)
 
     def _stop(self, channel_id: str, resource_id: str, fields: dict[str, str]) -> None:
         log.warning("push_channel_unknown", **fields)
