@@ -24,6 +24,7 @@ from sandbox import bpium
 from sandbox.common import Fault
 from sandbox.stack import (
     API_KEY,
+    CHANNEL_TOKEN,
     CLIENT_ID,
     CLIENT_SECRET,
     PROJECT,
@@ -32,7 +33,7 @@ from sandbox.stack import (
     WEBHOOK_SECRET,
     Stack,
 )
-from tests.conftest import hook_body
+from tests.conftest import TwoWay, hook_body
 from tests.integration.conftest import Functions
 
 WRONG_PASSWORD = "wrong-bpium-password-0042"
@@ -73,6 +74,7 @@ class Watch:
             "OAuth client secret": CLIENT_SECRET,
             "refresh token": REFRESH_TOKEN,
             "API key": API_KEY,
+            "channel token": CHANNEL_TOKEN,
         }
         # Every access token the Google stand-in ever issued (tokens stay listed when they
         # expire), and the ones in each version of the stored token.
@@ -195,6 +197,30 @@ def test_webhooks_create_update_delete_and_a_bad_signature(fns: Functions, watch
     body = hook_body("record.created", record, full)
     for signature in ("bad", WEBHOOK_SECRET, _b64(WEBHOOK_SECRET)):
         assert watch.answer(fns.post("on_meeting_created", body, signature)).status_code == 401
+    watch.assert_clean()
+
+
+def test_push_channels_and_pushes_with_wrong_and_right_tokens(
+    two_way_servers: TwoWay, fns: Functions, watch: Watch
+) -> None:
+    """The channel token goes to Google in events.watch and comes back on every push: it
+    is never logged nor answered, and a wrong one that holds it is not echoed."""
+    stack = fns.stack
+    assert watch.answer(fns.clients["watch_calendars"].post("/")).status_code == 200
+    assert watch.answer(fns.created(new_meeting(stack))).status_code == 200
+    assert stack.google.wait_pushes_idle(10.0)
+    assert stack.tasks.wait_idle(20.0)
+    [channel] = stack.google.channels()
+    for token in (CHANNEL_TOKEN + "-wrong", f"x{CHANNEL_TOKEN}", CHANNEL_TOKEN):
+        headers = {
+            "X-Goog-Channel-ID": channel["id"],
+            "X-Goog-Channel-Token": token,
+            "X-Goog-Resource-ID": channel["resourceId"],
+            "X-Goog-Resource-State": "exists",
+            "X-Goog-Message-Number": "7",
+        }
+        watch.answer(fns.clients["on_calendar_push"].post("/", headers=headers))
+    assert stack.tasks.wait_idle(20.0)
     watch.assert_clean()
 
 
