@@ -32,7 +32,7 @@ import functions_framework
 import httplib2
 import requests
 
-from sandbox import bench_two_way, bpium, burst
+from sandbox import bench_two_way, bpium, burst, firestore_emulator
 from sandbox.burst import (
     latency,
     peak_memory,
@@ -46,7 +46,7 @@ from sandbox.burst import (
 from sandbox.common import ServerThread
 from sandbox.processes import MAIN, start_function
 from sandbox.run import functions_app
-from sandbox.stack import API_KEY, ENTRY_POINTS, Stack, start_stack
+from sandbox.stack import API_KEY, CHANNEL_TOKEN, ENTRY_POINTS, Stack, start_stack
 from tests.conftest import hook_body, sign
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -343,6 +343,23 @@ def first_request(stack: Stack, name: str, serial: int) -> dict[str, Any]:
         }
     if name == "list_events":
         return {"method": "GET", "headers": {"X-Api-Key": API_KEY}, "query": {"limit": "10"}}
+    if name == "on_calendar_push":
+        # A push for a channel we do not hold: its answer reads Firestore and stops it.
+        headers = {
+            "X-Goog-Channel-ID": f"cold-{serial}",
+            "X-Goog-Channel-Token": CHANNEL_TOKEN,
+            "X-Goog-Resource-ID": "cold-resource",
+            "X-Goog-Resource-State": "exists",
+            "X-Goog-Message-Number": "1",
+        }
+        return {"method": "POST", "headers": headers}
+    if name == "sync_calendar":
+        # A calendar we do not watch: refused (200) after one Firestore read.
+        return {
+            "method": "POST",
+            "data": json.dumps({"calendarId": f"cold-{serial}@example.com"}),
+            "headers": {"Content-Type": "application/json", "X-CloudTasks-TaskName": "cold"},
+        }
     if name == "create_calendar":
         return {
             "method": "POST",
@@ -590,11 +607,13 @@ def main() -> None:
     began = time.perf_counter()
     print("| measure | value | target | |\n|---|---|---|---|", flush=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # keep the table readable
-    stack = start_stack(rate_limit=10**9)
+    emulator = firestore_emulator.start()  # the way back's state, for its cold starts
+    stack = start_stack(rate_limit=10**9, firestore_host=emulator.host)
     stack.env["LOG_LEVEL"] = "WARNING"
     # Every function in this process; the queue delivers the webhooks' tasks to the worker.
     served = ServerThread(functions_app()).start()
     stack.deliver_to(f"{served.url}/sync_meeting")
+    stack.push_to(f"{served.url}/on_calendar_push", f"{served.url}/sync_calendar")
     os.environ.update(stack.env)
     # Bpium's 100 requests per 30 s would make the one-by-one baseline wait minutes (it does, in
     # production); the bench compares round trips and time without it, except in the rows of
@@ -625,6 +644,7 @@ def main() -> None:
     finally:
         stack.stop()
         served.stop()
+        emulator.stop()
     took = time.perf_counter() - began
     missed = [r for r in ROWS if r.ok is False]
     header = [
