@@ -23,6 +23,8 @@ HOOK_EVENTS: tuple[HookEvent, ...] = ("record.created", "record.updated", "recor
 EMAIL_PATTERN = re.compile(r"^[^@\s,;<>()\[\]\"']+@[^@\s,;<>()\[\]\"']+\.[^@\s,;<>()\[\]\"'.]+$")
 PRIVATE_CATALOG_KEY = "bpiumCatalogId"
 PRIVATE_RECORD_KEY = "bpiumRecordId"
+# Per role, a digest of the value we wrote (two_way.signature): a person's edit differs.
+PRIVATE_SIGNATURE_KEY = "bpiumSig"
 UNTITLED = "Встреча"
 
 

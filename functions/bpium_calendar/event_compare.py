@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .domain import EventBody
-from .two_way import PRIVATE_SIGNATURE_KEY
+from .domain import PRIVATE_SIGNATURE_KEY, EventBody
 
 
 def moment_of(value: Mapping[str, Any] | None) -> datetime | None:

@@ -9,6 +9,7 @@ from . import log
 from .cancellation import EventCanceller
 from .catalog_schema import CatalogSchemaCache
 from .domain import (
+    PRIVATE_SIGNATURE_KEY,
     Attendees,
     EventBody,
     MappingOptions,
@@ -24,7 +25,7 @@ from .event_writes import EventCalendar, EventExists, EventWriter, Guard, Raced,
 from .jobs import SyncJob, SyncResult
 from .record_gate import RecordGate
 from .settings import Settings
-from .two_way import PRIVATE_SIGNATURE_KEY, signature
+from .two_way import signature
 
 # Writes by others between our read and our write, before we let the queue retry later.
 MAX_RACES = 4

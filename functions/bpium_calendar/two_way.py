@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .domain import PRIVATE_CATALOG_KEY, PRIVATE_RECORD_KEY, bpium_time
+from .domain import PRIVATE_CATALOG_KEY, PRIVATE_RECORD_KEY, PRIVATE_SIGNATURE_KEY, bpium_time
+from .event_compare import instant_of
 from .event_ids import decode_event_id
 from .settings import FieldMap
 
-PRIVATE_SIGNATURE_KEY = "bpiumSig"
 ANSWERS = ("accepted", "declined", "tentative", "needsAction")
 EVENT_STATUSES = ("confirmed", "tentative", "cancelled")
 SIGNED_ROLES = ("title", "start", "end", "agenda", "location")
@@ -58,24 +58,13 @@ def event_status(event: Mapping[str, Any]) -> str:
     return status if status in EVENT_STATUSES else "confirmed"
 
 
-def _moment(value: Any) -> str:
-    """An event time, comparable however Google spells it: the date, or the UTC instant."""
-    if not isinstance(value, Mapping):
-        return ""
-    if value.get("date"):
-        return str(value["date"])
-    try:
-        return datetime.fromisoformat(str(value.get("dateTime"))).astimezone(UTC).isoformat()
-    except ValueError:
-        return ""
-
-
 def role_values(event: Mapping[str, Any]) -> dict[str, str]:
     """The signed roles' values of an event body (ours or Google's), normalized."""
     return {
         "title": str(event.get("summary") or ""),
-        "start": _moment(event.get("start")),
-        "end": _moment(event.get("end")),
+        # Comparable however Google spells a time: the date, or the UTC instant.
+        "start": instant_of(event.get("start")) or "",
+        "end": instant_of(event.get("end")) or "",
         "agenda": str(event.get("description") or ""),
         "location": str(event.get("location") or ""),
     }

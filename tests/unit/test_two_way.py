@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bpium_calendar.domain import (
+    PRIVATE_SIGNATURE_KEY,
     CatalogSchema,
     FieldInfo,
     MappingOptions,
@@ -19,7 +20,6 @@ from bpium_calendar.domain import (
 from bpium_calendar.event_ids import event_id_for
 from bpium_calendar.settings import FieldMap
 from bpium_calendar.two_way import (
-    PRIVATE_SIGNATURE_KEY,
     bpium_value,
     event_status,
     person_edits,
