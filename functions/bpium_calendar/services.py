@@ -165,20 +165,22 @@ class Services:
 
     @property
     def task_queue(self) -> TaskQueue:
-        def build() -> TaskQueue:
-            from .tasks import TaskQueue, tasks_client
+        """Tasks for the worker `sync_meeting`."""
+        return self._once("task_queue", lambda: self._queue_for(self.settings.sync_worker_url))
 
-            settings = self.settings
-            return TaskQueue(
-                lambda: self._once("tasks_client", lambda: tasks_client(settings.tasks_endpoint)),
-                settings.tasks_queue,
-                settings.sync_worker_url,
-                settings.tasks_service_account,
-                # The worker's own timeout is not known here: Cloud Tasks' default, 10 min.
-                dispatch_deadline_seconds=600,
-            )
+    def _queue_for(self, worker_url: str) -> TaskQueue:
+        """Tasks on TASKS_QUEUE for the worker at `worker_url`; one client for all."""
+        from .tasks import TaskQueue, tasks_client
 
-        return self._once("task_queue", build)
+        settings = self.settings
+        return TaskQueue(
+            lambda: self._once("tasks_client", lambda: tasks_client(settings.tasks_endpoint)),
+            settings.tasks_queue,
+            worker_url,
+            settings.tasks_service_account,
+            # The worker's own timeout is not known here: Cloud Tasks' default, 10 min.
+            dispatch_deadline_seconds=600,
+        )
 
     @property
     def intake(self) -> Intake:
@@ -248,18 +250,9 @@ class Services:
         """Tasks for the worker `sync_calendar`, on the same queue as the meetings'."""
 
         def build() -> TaskQueue:
-            from .tasks import TaskQueue, tasks_client
-
-            settings = self.settings
-            if not settings.calendar_worker_url:
+            if not self.settings.calendar_worker_url:
                 raise ConfigError("CALENDAR_WORKER_URL: required to queue calendar syncs")
-            return TaskQueue(
-                lambda: self._once("tasks_client", lambda: tasks_client(settings.tasks_endpoint)),
-                settings.tasks_queue,
-                settings.calendar_worker_url,
-                settings.tasks_service_account,
-                dispatch_deadline_seconds=600,
-            )
+            return self._queue_for(self.settings.calendar_worker_url)
 
         return self._once("calendar_task_queue", build)
 
