@@ -22,7 +22,7 @@ from typing import Any
 
 from google.api_core import exceptions
 
-from .errors import ConfigError, UpstreamUnavailable
+from .errors import BadRequest, ConfigError, UpstreamUnavailable
 
 CALENDARS, CHANNELS, MIRRORS = "calendars", "channels", "mirrors"
 TIMEOUT = 10.0
@@ -71,6 +71,12 @@ def mirror_key(catalog_id: str, record_id: str) -> str:
 @dataclass(frozen=True)
 class SyncStart:
     token: str | None  # None: no token yet, or it was dropped: a full sync
+
+
+class NotWatched(BadRequest):
+    """A sync asked for a calendar we hold no state of: only our tasks name calendars."""
+
+    code = "calendar_not_watched"
 
 
 class StateStore:
@@ -167,14 +173,17 @@ class StateStore:
 
     def begin_sync(self, calendar_id: str, holder: str, lease_seconds: float) -> SyncStart | None:
         """Takes the calendar's lease; None when another sync holds it, which is then told
-        to run once more when it ends (nothing a push announced is left unread)."""
+        to run once more when it ends (nothing a push announced is left unread). NotWatched
+        when the calendar has no state: nothing is created for it."""
         client = self._client()
         ref = self._doc(CALENDARS, calendar_key(calendar_id))
         now = self.clock()
 
         def take(transaction: Any) -> SyncStart | None:
             snap = ref.get(transaction=transaction)
-            data = (snap.to_dict() or {}) if snap.exists else {}
+            if not snap.exists:
+                raise NotWatched("a task for a calendar we do not watch", field="calendarId")
+            data = snap.to_dict() or {}
             if data.get("leaseHolder") not in (None, holder) and data.get("leaseUntil", 0) > now:
                 transaction.set(ref, {"again": True}, merge=True)
                 return None
