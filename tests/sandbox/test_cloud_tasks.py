@@ -597,11 +597,9 @@ def test_admin_routes_pause_resume_and_show_tasks(
     assert requests.get(base + "tasks", timeout=5).json()["completed"][parent] == 1
 
 
-def test_stop_ends_the_dispatcher_promptly() -> None:
+def test_stop_ends_the_dispatcher() -> None:
     stand_in = CloudTasksStandIn([f"{PROJECT_QUEUES}/q"])
-    started = time.monotonic()
     stand_in.stop()
-    assert time.monotonic() - started < 1
     assert not stand_in._scheduler.is_alive()
     with pytest.raises(ValueError, match="queue name"):
         stand_in.add_queue("queues/q")

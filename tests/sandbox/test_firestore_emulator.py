@@ -118,3 +118,19 @@ def test_start_fails_with_the_log_when_the_port_is_taken(tmp_path: Path) -> None
             firestore_emulator.start(port, log_path=str(log), timeout=30)
 
     assert "Address already in use" in log.read_text()
+
+
+def test_a_free_port_taken_before_the_emulator_binds_it_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        drawn = [taken.getsockname()[1]]
+        real = firestore_emulator.free_port
+        monkeypatch.setattr(
+            firestore_emulator, "free_port", lambda: drawn.pop() if drawn else real()
+        )
+        with firestore_emulator.start(timeout=60) as emulator:
+            assert emulator.port != taken.getsockname()[1]
+            assert firestore_emulator._answers_ok(f"{emulator.url}/")

@@ -35,12 +35,12 @@ class Receiver:
         self.got: list[dict[str, Any]] = []
         self.statuses: list[int] = []
         self.default = 200
-        self.pause = 0.0
+        self.hold = threading.Event()  # cleared: each message waits here until it is set
+        self.hold.set()
         self.app.add_url_rule("/hook", "hook", self._hook, methods=["POST"])
 
     def _hook(self) -> Response:
-        if self.pause:
-            time.sleep(self.pause)
+        self.hold.wait(WAIT)
         with self._cv:
             status = self.statuses.pop(0) if self.statuses else self.default
             self.got.append(
@@ -66,7 +66,7 @@ class Receiver:
             self.got.clear()
             self.statuses.clear()
             self.default = 200
-            self.pause = 0.0
+        self.hold.set()
 
 
 @pytest.fixture(scope="module")
@@ -390,11 +390,12 @@ def test_watch_event_types_narrow_what_is_pushed(
 def test_delivery_happens_outside_the_request_that_changed_the_event(
     google: GoogleStandIn, api: Any, hook: str, receiver: Receiver
 ) -> None:
-    receiver.pause = 1.0
     watch(api, hook)
-    started = time.monotonic()
+    receiver.wait_for(1)
+    receiver.hold.clear()
     api.events().insert(calendarId="primary", body=timed()).execute()
-    assert time.monotonic() - started < 0.5  # the insert did not wait for the receiver
+    assert states(receiver.got) == ["sync"]  # answered while the receiver still holds the push
+    receiver.hold.set()
     assert states(receiver.wait_for(2, timeout=WAIT)) == ["sync", "exists"]
 
 
