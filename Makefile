@@ -103,9 +103,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy functions infra/validate
 
-## Lint, type-check, then every test with branch coverage of functions/ (>= 90%).
+## Lint, type-check, then every test with branch coverage of functions/ (>= 90%), in
+## TEST_JOBS processes (each with its own stand-ins and Firestore emulator).
+TEST_JOBS ?= 3
 test: lint typecheck checkov validate
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/pytest -n $(TEST_JOBS) --dist worksteal --cov --cov-report=term
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -79,8 +79,9 @@ def test_our_write_back_echo_creates_no_task_and_makes_no_call(fns: Functions) -
 
 
 def test_cloud_tasks_down_the_webhook_syncs_inline_and_says_so(
-    fns: Functions, capsys: pytest.CaptureFixture[str]
+    fns: Functions, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("bpium_calendar.tasks.ENQUEUE_SECONDS", 1.5)  # a few tries, sooner
     stack = fns.stack
     record = meeting(stack)
     stack.tasks.fault_creates(count=1000, status=503)
