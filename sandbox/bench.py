@@ -70,6 +70,7 @@ WATCHED = (
     "googleapiclient.discovery",
     "google.cloud.secretmanager",
     "google.cloud.tasks_v2",
+    "google.cloud.firestore",
     "bpium_calendar.gcalendar",
     "bpium_calendar.commands.authorize",
     "bpium_calendar.reconcile",
@@ -441,11 +442,18 @@ def cold_rows(stack: Stack, name: str, serial: int) -> None:
         over <= 150,
     )
     # The Calendar client, the queue's client, the authorize command: only where used.
+    # Firestore: only the two-way functions and reconcile (its mirrors).
     calendar = {"googleapiclient.discovery", "bpium_calendar.gcalendar"}
+    firestore = {"google.cloud.firestore"}
+    authorize = {"bpium_calendar.commands.authorize"}
     unused = {
-        "refresh_tokens": calendar | {"google.cloud.tasks_v2"},
-        "sync_meeting": {"google.cloud.tasks_v2", "bpium_calendar.commands.authorize"},
-    }.get(name, {"bpium_calendar.commands.authorize"})
+        "refresh_tokens": calendar | firestore | {"google.cloud.tasks_v2"},
+        "sync_meeting": firestore | authorize | {"google.cloud.tasks_v2"},
+        "on_calendar_push": authorize,
+        "sync_calendar": authorize,
+        "watch_calendars": authorize,
+        "reconcile": authorize,
+    }.get(name, firestore | authorize)
     if name.startswith("on_meeting_"):
         unused = unused | calendar  # they queue the sync; the worker writes the event
     fits = not unused & set(loaded)
