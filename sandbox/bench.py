@@ -677,7 +677,8 @@ def main() -> None:
         "",
         '**Time-scaled rows** ("time-scaled ×k"): the burst and the 20,000-meeting reconcile '
         "enforce Bpium's 100 requests per 30 s at the stand-in and the deployed budget "
-        "(infra/: worker 72, jobs 20, webhooks 5 per 30 s; queue 2.4 tasks/s, 8 at once), which "
+        "(infra/: worker 60, calendar worker 12, jobs 20, webhooks 5 per 30 s; queue 2.4 tasks/s, "
+        "8 at once), which "
         "would take minutes of real time. So Bpium's window, our limiters' window "
         "(`BPIUM_RATE_WINDOW_SECONDS`), the queue's rate and backoff and reconcile's timeout run "
         "k times faster, every count (requests per window, queue burst, dispatches at once, "
