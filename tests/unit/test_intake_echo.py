@@ -16,29 +16,12 @@ from bpium_calendar.intake import Intake
 from bpium_calendar.settings import Settings
 from bpium_calendar.sync import MeetingSync
 from bpium_calendar.tasks import Enqueued
+from tests.unit import settings_env
 
 API_USER = "77"
-FIELDS = {
-    "title": "2",
-    "start": "3",
-    "end": "4",
-    "agenda": "5",
-    "employees": "6",
-    "guests": "7",
-    "event_id": "8",
-    "responses": "12",
-    "status": "13",
-}
+FIELDS = {**settings_env.FIELDS, "responses": "12", "status": "13"}
 SETTINGS = Settings.from_env(
-    {
-        "BPIUM_URL": "https://acme.bpium.ru",
-        "BPIUM_MEETINGS_CATALOG": "7",
-        "GCP_PROJECT": "p",
-        "TASKS_QUEUE": "projects/p/locations/l/queues/q",
-        "SYNC_WORKER_URL": "https://l-p.cloudfunctions.net/sync-meeting",
-        "BPIUM_FIELDS": json.dumps(FIELDS),
-        "FROM_GOOGLE": "start,end",
-    }
+    {**settings_env.BASE, "BPIUM_FIELDS": json.dumps(FIELDS), "FROM_GOOGLE": "start,end"}
 )
 OLD = {"2": "Plan", "3": "2026-12-01T07:00:00.000Z", "4": "2026-12-01T08:00:00.000Z"}
 MOVED = {"3": "2026-12-01T09:00:00.000Z", "4": "2026-12-01T10:00:00.000Z"}

@@ -13,27 +13,10 @@ from bpium_calendar.event_ids import event_id_for
 from bpium_calendar.jobs import MAX_VALUES_BYTES, SyncJob, job_of, triage
 from bpium_calendar.settings import Settings
 from tests.conftest import hook_body
+from tests.unit import settings_env
 
-FIELDS = {
-    "title": "2",
-    "start": "3",
-    "end": "4",
-    "agenda": "5",
-    "employees": "6",
-    "guests": "7",
-    "event_id": "8",
-    "calendar": "9",
-}
-SETTINGS = Settings.from_env(
-    {
-        "BPIUM_URL": "https://acme.bpium.ru",
-        "BPIUM_MEETINGS_CATALOG": "7",
-        "GCP_PROJECT": "p",
-        "TASKS_QUEUE": "projects/p/locations/l/queues/q",
-        "SYNC_WORKER_URL": "https://l-p.cloudfunctions.net/sync-meeting",
-        "BPIUM_FIELDS": json.dumps(FIELDS),
-    }
-)
+FIELDS = {**settings_env.FIELDS, "calendar": "9"}
+SETTINGS = Settings.from_env({**settings_env.BASE, "BPIUM_FIELDS": json.dumps(FIELDS)})
 
 
 def webhook(event: str, values: Any = None, prev: Any = None, **kw: Any) -> Any:

@@ -8,24 +8,7 @@ import pytest
 
 from bpium_calendar.errors import ConfigError
 from bpium_calendar.settings import Reminder, Settings, parse_reminders
-
-FIELDS = {
-    "title": "2",
-    "start": "3",
-    "end": "4",
-    "agenda": "5",
-    "employees": "6",
-    "guests": "7",
-    "event_id": "8",
-}
-BASE = {
-    "BPIUM_URL": "https://acme.bpium.ru/",
-    "BPIUM_MEETINGS_CATALOG": "7",
-    "BPIUM_FIELDS": json.dumps(FIELDS),
-    "GCP_PROJECT": "acme",
-    "TASKS_QUEUE": "projects/acme/locations/europe-west1/queues/bpium-gcal-meetings",
-    "SYNC_WORKER_URL": "https://europe-west1-acme.cloudfunctions.net/sync-meeting",
-}
+from tests.unit.settings_env import BASE, FIELDS
 
 
 def test_defaults_follow_the_design() -> None:
