@@ -70,6 +70,33 @@ def record_values(record: str) -> dict[str, Any]:
     return dict(bpium("GET", f"/catalogs/{MEETINGS}/records/{record}")["values"])
 
 
+def create_meeting(
+    start: datetime, title: str, agenda: str, employees: list[str], guest_comment: str
+) -> tuple[str, dict[str, Any], str]:
+    """A one-hour meeting with GUEST, made in Bpium as a person would; waits for its event
+    and the event id's write-back. Returns the record, the event and the id written back."""
+    record = bpium(
+        "POST",
+        f"/catalogs/{MEETINGS}/records",
+        json={
+            "values": {
+                TITLE: title,
+                START: stamp(start),
+                END: stamp(start + timedelta(hours=1)),
+                AGENDA: agenda,
+                EMPLOYEES: [{"id": e} for e in employees],
+                GUESTS: [{"contact": GUEST, "comment": guest_comment}],
+            }
+        },
+    )["id"]
+    print(f"Created meeting record {record} in Bpium's «Встречи».")
+    event = wait_for("the event's creation", lambda: event_of(record))
+    written = wait_for(
+        "the write-back of the event id", lambda: record_values(record).get(EVENT_ID)
+    )
+    return record, event, written
+
+
 def record_patches(record: str) -> int:
     """PATCHes of the record the Bpium stand-in has served: the integration's writes."""
     calls = requests.get(f"{BPIUM_ROOT}/_sandbox/calls", timeout=10).json()["calls"]
@@ -145,25 +172,8 @@ def main() -> None:
 def one_way() -> None:
     """Bpium → Google: create, change, delete a meeting; the event follows."""
     start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    record = bpium(
-        "POST",
-        f"/catalogs/{MEETINGS}/records",
-        json={
-            "values": {
-                "2": "Демо: планёрка",
-                "3": stamp(start),
-                "4": stamp(start + timedelta(hours=1)),
-                "5": "Повестка: итоги недели",
-                "6": [{"id": "1"}, {"id": "2"}],
-                "7": [{"contact": "guest@partner.example", "comment": "гость"}],
-            }
-        },
-    )["id"]
-    print(f"Created meeting record {record} in Bpium's «Встречи».")
-    event = wait_for("the event's creation", lambda: event_of(record))
-    written = wait_for(
-        "the write-back of the event id",
-        lambda: bpium("GET", f"/catalogs/{MEETINGS}/records/{record}")["values"].get("8"),
+    record, event, written = create_meeting(
+        start, "Демо: планёрка", "Повестка: итоги недели", ["1", "2"], "гость"
     )
     show(f"Created: event {event['id']} (record field «Код события» = {written})", event)
 
@@ -200,23 +210,9 @@ def two_way() -> None:
     print("\n\n#### The way back: what people do in Google reaches the Bpium record")
     wait_for("a live push channel on the calendar (`make run` runs watch_calendars)", channels)
     start = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
-    record = bpium(
-        "POST",
-        f"/catalogs/{MEETINGS}/records",
-        json={
-            "values": {
-                TITLE: "Демо: встреча с партнёром",
-                START: stamp(start),
-                END: stamp(start + timedelta(hours=1)),
-                AGENDA: "Повестка: договор",
-                EMPLOYEES: [{"id": "1"}],
-                GUESTS: [{"contact": GUEST, "comment": "партнёр"}],
-            }
-        },
-    )["id"]
-    print(f"Created meeting record {record} in Bpium's «Встречи».")
-    event = wait_for("the event's creation", lambda: event_of(record))
-    wait_for("the write-back of the event id", lambda: record_values(record).get(EVENT_ID))
+    record, event, _ = create_meeting(
+        start, "Демо: встреча с партнёром", "Повестка: договор", ["1"], "партнёр"
+    )
     settle()
     show(f"Created: event {event['id']}", event)
     writes = Writes(record)
